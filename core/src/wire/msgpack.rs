@@ -1,0 +1,515 @@
+//! The subset of MessagePack that memberlist speaks, written the way go-msgpack 0.5.5 writes it.
+//!
+//! Encoding is hand-written because byte identity with Go needs forms no general encoder picks
+//! (strings without `str8`, byte slices as strings, `nil` for empty slices; spec §3.1). Decoding
+//! classifies markers with [`rmp::Marker`] and is lenient the way Go's decoder is (spec §3.2):
+//! any integer width, `str` or `bin`, `nil` for any field, unknown keys skipped, structs as maps
+//! or as positional arrays.
+
+use rmp::Marker;
+
+use super::error::{DecodeError, EncodeError};
+
+/// Writes msgpack values into a caller-provided slice, never past its end.
+#[derive(Debug)]
+pub(crate) struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl<'b> Writer<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    #[inline]
+    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let end = self.pos + bytes.len();
+        let dst = self
+            .buf
+            .get_mut(self.pos..end)
+            .ok_or(EncodeError::BufferTooSmall { needed: end })?;
+        dst.copy_from_slice(bytes);
+        self.pos = end;
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn byte(&mut self, b: u8) -> Result<(), EncodeError> {
+        let dst = self
+            .buf
+            .get_mut(self.pos)
+            .ok_or(EncodeError::BufferTooSmall {
+                needed: self.pos + 1,
+            })?;
+        *dst = b;
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// A map header; memberlist structs have at most 8 fields, so always a fixmap.
+    #[inline]
+    pub(crate) fn map(&mut self, len: u8) -> Result<(), EncodeError> {
+        debug_assert!(len <= 15);
+        self.byte(Marker::FixMap(len).to_u8())
+    }
+
+    /// A map key: a field name, always a short fixstr.
+    #[inline]
+    pub(crate) fn key(&mut self, name: &str) -> Result<(), EncodeError> {
+        self.str(name.as_bytes())
+    }
+
+    /// A string or byte slice as go-msgpack writes both: fixstr, str16 or str32, never str8.
+    #[inline]
+    pub(crate) fn str(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let len = bytes.len();
+        if len <= 31 {
+            self.byte(Marker::FixStr(len as u8).to_u8())?;
+        } else if let Ok(l) = u16::try_from(len) {
+            self.byte(Marker::Str16.to_u8())?;
+            self.raw(&l.to_be_bytes())?;
+        } else {
+            let l = u32::try_from(len).map_err(|_| EncodeError::TooLarge {
+                what: "string",
+                len,
+                limit: u32::MAX as usize,
+            })?;
+            self.byte(Marker::Str32.to_u8())?;
+            self.raw(&l.to_be_bytes())?;
+        }
+        self.raw(bytes)
+    }
+
+    /// A Go `[]byte`: `nil` when empty (Go's nil slice), otherwise a string.
+    #[inline]
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        if bytes.is_empty() {
+            self.byte(Marker::Null.to_u8())
+        } else {
+            self.str(bytes)
+        }
+    }
+
+    /// An unsigned integer in its smallest unsigned form, as go-msgpack 0.5.5 writes every
+    /// integer that is not negative.
+    #[inline]
+    pub(crate) fn uint(&mut self, v: u64) -> Result<(), EncodeError> {
+        if v <= 0x7f {
+            self.byte(v as u8)
+        } else if v <= u64::from(u8::MAX) {
+            self.raw(&[Marker::U8.to_u8(), v as u8])
+        } else if v <= u64::from(u16::MAX) {
+            let b = (v as u16).to_be_bytes();
+            self.raw(&[Marker::U16.to_u8(), b[0], b[1]])
+        } else if v <= u64::from(u32::MAX) {
+            let b = (v as u32).to_be_bytes();
+            self.raw(&[Marker::U32.to_u8(), b[0], b[1], b[2], b[3]])
+        } else {
+            self.byte(Marker::U64.to_u8())?;
+            self.raw(&v.to_be_bytes())
+        }
+    }
+
+    #[inline]
+    pub(crate) fn bool(&mut self, v: bool) -> Result<(), EncodeError> {
+        self.byte(if v { Marker::True } else { Marker::False }.to_u8())
+    }
+}
+
+/// Encoded length of a string or non-empty byte slice.
+#[inline]
+pub(crate) const fn str_len(len: usize) -> usize {
+    if len <= 31 {
+        1 + len
+    } else if len <= u16::MAX as usize {
+        3 + len
+    } else {
+        5 + len
+    }
+}
+
+/// Encoded length of a Go `[]byte` (`nil` when empty).
+#[inline]
+pub(crate) const fn bytes_len(len: usize) -> usize {
+    if len == 0 { 1 } else { str_len(len) }
+}
+
+/// Encoded length of a map key.
+#[inline]
+pub(crate) const fn key_len(name: &str) -> usize {
+    1 + name.len()
+}
+
+/// Encoded length of an unsigned integer.
+#[inline]
+pub(crate) const fn uint_len(v: u64) -> usize {
+    if v <= 0x7f {
+        1
+    } else if v <= u8::MAX as u64 {
+        2
+    } else if v <= u16::MAX as u64 {
+        3
+    } else if v <= u32::MAX as u64 {
+        5
+    } else {
+        9
+    }
+}
+
+/// Reads msgpack values from a borrowed slice.
+#[derive(Debug, Clone)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+/// The shape of a struct on the wire.
+enum StructForm {
+    Map(u32),
+    Array(u32),
+    Nil,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The unread rest of the input.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    #[inline]
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    #[inline]
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline]
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    #[inline]
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.be()?))
+    }
+
+    #[inline]
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.be()?))
+    }
+
+    #[inline]
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.be()?))
+    }
+
+    #[inline]
+    fn marker(&mut self) -> Result<(u8, Marker), DecodeError> {
+        let b = self.u8()?;
+        Ok((b, Marker::from_u8(b)))
+    }
+
+    /// An integer of any width or signedness (Go accepts all of them, spec §3.2), as i128 so
+    /// that every msgpack integer fits; `nil` reads as 0.
+    fn int(&mut self, field: &'static str) -> Result<i128, DecodeError> {
+        let (b, m) = self.marker()?;
+        Ok(match m {
+            Marker::FixPos(v) => i128::from(v),
+            Marker::FixNeg(v) => i128::from(v),
+            Marker::Null => 0,
+            Marker::U8 => i128::from(self.u8()?),
+            Marker::U16 => i128::from(self.u16()?),
+            Marker::U32 => i128::from(self.u32()?),
+            Marker::U64 => i128::from(self.u64()?),
+            Marker::I8 => i128::from(self.u8()? as i8),
+            Marker::I16 => i128::from(self.u16()? as i16),
+            Marker::I32 => i128::from(self.u32()? as i32),
+            Marker::I64 => i128::from(self.u64()? as i64),
+            _ => return Err(DecodeError::InvalidType { field, marker: b }),
+        })
+    }
+
+    /// An unsigned integer that must fit `T` (negative or too large is an error, as in Go).
+    #[inline]
+    pub(crate) fn uint<T: TryFrom<i128>>(&mut self, field: &'static str) -> Result<T, DecodeError> {
+        let v = self.int(field)?;
+        T::try_from(v).map_err(|_| DecodeError::IntegerOutOfRange { field })
+    }
+
+    /// A bool: `true`/`false`, `nil`, or the integers 0 and 1.
+    pub(crate) fn bool(&mut self, field: &'static str) -> Result<bool, DecodeError> {
+        let (b, m) = self.marker()?;
+        match m {
+            Marker::True | Marker::FixPos(1) => Ok(true),
+            Marker::False | Marker::FixPos(0) | Marker::Null => Ok(false),
+            _ => Err(DecodeError::InvalidType { field, marker: b }),
+        }
+    }
+
+    /// A string or byte slice: any str or bin form, or `nil` (empty).
+    pub(crate) fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let (b, m) = self.marker()?;
+        let len = match m {
+            Marker::Null => return Ok(&[]),
+            Marker::FixStr(n) => usize::from(n),
+            Marker::Str8 | Marker::Bin8 => usize::from(self.u8()?),
+            Marker::Str16 | Marker::Bin16 => usize::from(self.u16()?),
+            Marker::Str32 | Marker::Bin32 => self.u32()? as usize,
+            _ => return Err(DecodeError::InvalidType { field, marker: b }),
+        };
+        self.take(len)
+    }
+
+    /// A string that must be UTF-8 (rumor's names are Rust strings).
+    pub(crate) fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
+        let bytes = self.bytes(field)?;
+        core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { field })
+    }
+
+    /// A short byte array (an address or a version vector) into `out`: a str/bin form, or a
+    /// msgpack array of small integers, which Go also accepts for `[]byte` (spec §3.2, T04).
+    /// Returns the number of bytes the value held; only the first `out.len()` are kept.
+    pub(crate) fn small_bytes(
+        &mut self,
+        field: &'static str,
+        out: &mut [u8],
+    ) -> Result<usize, DecodeError> {
+        let save = self.pos;
+        let (_, m) = self.marker()?;
+        let n = match m {
+            Marker::FixArray(n) => u32::from(n),
+            Marker::Array16 => u32::from(self.u16()?),
+            Marker::Array32 => self.u32()?,
+            _ => {
+                self.pos = save;
+                let s = self.bytes(field)?;
+                let k = s.len().min(out.len());
+                out[..k].copy_from_slice(&s[..k]);
+                return Ok(s.len());
+            }
+        };
+        for i in 0..n as usize {
+            let v: u8 = self.uint(field)?;
+            if let Some(slot) = out.get_mut(i) {
+                *slot = v;
+            }
+        }
+        Ok(n as usize)
+    }
+
+    fn struct_form(&mut self) -> Result<StructForm, DecodeError> {
+        let (b, m) = self.marker()?;
+        Ok(match m {
+            Marker::FixMap(n) => StructForm::Map(u32::from(n)),
+            Marker::Map16 => StructForm::Map(u32::from(self.u16()?)),
+            Marker::Map32 => StructForm::Map(self.u32()?),
+            Marker::FixArray(n) => StructForm::Array(u32::from(n)),
+            Marker::Array16 => StructForm::Array(u32::from(self.u16()?)),
+            Marker::Array32 => StructForm::Array(self.u32()?),
+            Marker::Null => StructForm::Nil,
+            _ => {
+                return Err(DecodeError::InvalidType {
+                    field: "struct",
+                    marker: b,
+                });
+            }
+        })
+    }
+
+    /// Skips one value of any type, nested ones included, without recursion: a hostile
+    /// nesting depth costs a counter, not the stack.
+    pub(crate) fn skip(&mut self) -> Result<(), DecodeError> {
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            let (_, m) = self.marker()?;
+            let (data, children): (usize, u64) = match m {
+                Marker::FixPos(_)
+                | Marker::FixNeg(_)
+                | Marker::Null
+                | Marker::True
+                | Marker::False
+                | Marker::Reserved => (0, 0),
+                Marker::U8 | Marker::I8 => (1, 0),
+                Marker::U16 | Marker::I16 => (2, 0),
+                Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+                Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+                Marker::FixStr(n) => (usize::from(n), 0),
+                Marker::Str8 | Marker::Bin8 => (usize::from(self.u8()?), 0),
+                Marker::Str16 | Marker::Bin16 => (usize::from(self.u16()?), 0),
+                Marker::Str32 | Marker::Bin32 => (self.u32()? as usize, 0),
+                Marker::FixExt1 => (2, 0),
+                Marker::FixExt2 => (3, 0),
+                Marker::FixExt4 => (5, 0),
+                Marker::FixExt8 => (9, 0),
+                Marker::FixExt16 => (17, 0),
+                Marker::Ext8 => (1 + usize::from(self.u8()?), 0),
+                Marker::Ext16 => (1 + usize::from(self.u16()?), 0),
+                Marker::Ext32 => (1 + self.u32()? as usize, 0),
+                Marker::FixArray(n) => (0, u64::from(n)),
+                Marker::Array16 => (0, u64::from(self.u16()?)),
+                Marker::Array32 => (0, u64::from(self.u32()?)),
+                Marker::FixMap(n) => (0, 2 * u64::from(n)),
+                Marker::Map16 => (0, 2 * u64::from(self.u16()?)),
+                Marker::Map32 => (0, 2 * u64::from(self.u32()?)),
+            };
+            self.take(data)?;
+            pending += children;
+            // Every pending value needs at least one byte: fail fast on inflated counts.
+            if pending > self.remaining() as u64 {
+                return Err(DecodeError::Truncated);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one struct, as a map keyed by Go field name or as an array in Go declaration
+    /// order; unknown keys and extra array items are skipped, missing fields keep defaults.
+    pub(crate) fn decode_struct<T: Fields<'a>>(&mut self) -> Result<T, DecodeError> {
+        let mut value = T::default();
+        match self.struct_form()? {
+            StructForm::Nil => {}
+            StructForm::Map(n) => {
+                for _ in 0..n {
+                    let key = self.bytes("key")?;
+                    match T::FIELDS.iter().position(|f| f.as_bytes() == key) {
+                        Some(i) => value.set(i, self)?,
+                        None => self.skip()?,
+                    }
+                }
+            }
+            StructForm::Array(n) => {
+                for i in 0..n as usize {
+                    if i < T::FIELDS.len() {
+                        value.set(i, self)?;
+                    } else {
+                        self.skip()?;
+                    }
+                }
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// A memberlist struct as the decoder sees it.
+pub(crate) trait Fields<'a>: Default {
+    /// Go field names in Go declaration order (the order of the array form).
+    const FIELDS: &'static [&'static str];
+    /// Reads the value of field `index` (an index into [`Self::FIELDS`]).
+    fn set(&mut self, index: usize, r: &mut Reader<'a>) -> Result<(), DecodeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_never_use_str8() {
+        let mut buf = [0u8; 64];
+        let s = [b'x'; 39];
+        let mut w = Writer::new(&mut buf);
+        w.str(&s).unwrap();
+        assert_eq!(&buf[..3], &[0xda, 0x00, 39]);
+        assert_eq!(str_len(39), 42);
+    }
+
+    #[test]
+    fn uint_forms_match_go() {
+        for (v, want) in [
+            (0u64, &[0x00][..]),
+            (127, &[0x7f]),
+            (128, &[0xcc, 0x80]),
+            (7946, &[0xcd, 0x1f, 0x0a]),
+            (70000, &[0xce, 0x00, 0x01, 0x11, 0x70]),
+            (1 << 40, &[0xcf, 0, 0, 1, 0, 0, 0, 0, 0]),
+        ] {
+            let mut buf = [0u8; 16];
+            let mut w = Writer::new(&mut buf);
+            w.uint(v).unwrap();
+            let n = w.position();
+            assert_eq!(&buf[..n], want, "{v}");
+            assert_eq!(uint_len(v), want.len());
+        }
+    }
+
+    #[test]
+    fn writer_refuses_to_overflow() {
+        let mut buf = [0u8; 3];
+        let mut w = Writer::new(&mut buf);
+        assert_eq!(
+            w.str(b"abcd"),
+            Err(EncodeError::BufferTooSmall { needed: 5 })
+        );
+    }
+
+    #[test]
+    fn ints_of_every_width_are_accepted() {
+        let cases: &[(&[u8], i128)] = &[
+            (&[0x05], 5),
+            (&[0xff], -1),
+            (&[0xc0], 0),
+            (&[0xd1, 0x00, 0xc8], 200),
+            (&[0xd2, 0x00, 0x00, 0x9c, 0x40], 40000),
+            (&[0xcf, 0, 0, 0, 0, 0, 0, 0, 3], 3),
+            (&[0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe], -2),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(Reader::new(bytes).int("x").unwrap(), *want);
+        }
+        assert_eq!(
+            Reader::new(&[0xff]).uint::<u32>("x"),
+            Err(DecodeError::IntegerOutOfRange { field: "x" })
+        );
+        assert_eq!(
+            Reader::new(&[0xce, 0, 1, 0, 0]).uint::<u16>("x"),
+            Err(DecodeError::IntegerOutOfRange { field: "x" })
+        );
+        assert!(matches!(
+            Reader::new(&[0xca, 0, 0, 0, 0]).uint::<u32>("x"),
+            Err(DecodeError::InvalidType { .. })
+        ));
+    }
+
+    #[test]
+    fn skip_handles_nesting_without_recursion() {
+        // 10,000 nested single-element arrays around a nil.
+        let mut v = alloc::vec![0x91u8; 10_000];
+        v.push(0xc0);
+        v.push(0x07);
+        let mut r = Reader::new(&v);
+        r.skip().unwrap();
+        assert_eq!(r.rest(), &[0x07]);
+        // An array claiming 2^32-1 items in a short buffer fails fast.
+        let mut r = Reader::new(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0]);
+        assert_eq!(r.skip(), Err(DecodeError::Truncated));
+    }
+}
