@@ -494,6 +494,13 @@ pub struct PushPullHeader {
 }
 
 impl PushPullHeader {
+    /// Decodes a header (the bytes after the type byte), returning it and the bytes it took.
+    /// A stream reader can check `nodes` and `user_state_len` against its limits before
+    /// waiting for the rest.
+    pub fn decode_body(body: &[u8]) -> Result<(Self, usize), DecodeError> {
+        decode_struct(body)
+    }
+
     pub(crate) fn len(&self) -> usize {
         1 + key_len("Join")
             + 1
