@@ -154,3 +154,6 @@ pub fn decode_stream<'a>(
     };
     Ok((msg, 1 + used))
 }
+
+#[cfg(test)]
+mod tests;
