@@ -1,4 +1,18 @@
-//! Configuration. Every number taken from memberlist names its source.
+//! Configuration. Every default comes from memberlist's `DefaultLANConfig`,
+//! `DefaultWANConfig` or `DefaultLocalConfig` (memberlist 0.2.2 `config.go`), named where used.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use crate::wire::{Keyring, MAX_LABEL_LEN};
+
+/// Lowest memberlist protocol version rumor understands (`ProtocolVersionMin`).
+pub const PROTOCOL_VERSION_MIN: u8 = 1;
+/// Highest memberlist protocol version rumor understands (`ProtocolVersionMax`).
+pub const PROTOCOL_VERSION_MAX: u8 = 5;
+/// Most bytes of node metadata (`MetaMaxSize`).
+pub const META_MAX_SIZE: usize = 512;
 
 /// Bounds on what a peer may make this node decode, buffer or allocate. Every length or count
 /// read from the network is checked against one of these before it is trusted.
@@ -36,5 +50,260 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+/// How a node runs the protocol. Start from [`Config::lan`], [`Config::wan`] or
+/// [`Config::local`] and adjust the public fields; [`Config::validate`] checks the result.
+#[derive(Clone)]
+pub struct Config {
+    /// Protocol version spoken (`ProtocolVersion`, 1..=5; default 2). It picks the encryption
+    /// envelope version; the features a peer gets follow that peer's advertised maximum.
+    pub protocol_version: u8,
+    /// Lowest application protocol version understood (`DelegateProtocolMin`).
+    pub delegate_protocol_min: u8,
+    /// Highest application protocol version understood (`DelegateProtocolMax`).
+    pub delegate_protocol_max: u8,
+    /// Application protocol version spoken (`DelegateProtocolVersion`).
+    pub delegate_protocol_version: u8,
+    /// Deadline of a stream exchange (`TCPTimeout`).
+    pub tcp_timeout: Duration,
+    /// Members asked to probe a node that missed its direct ack (`IndirectChecks`).
+    pub indirect_checks: usize,
+    /// Gossip retransmissions: `retransmit_mult * ceil(log10(n + 1))` (`RetransmitMult`).
+    pub retransmit_mult: u32,
+    /// Suspicion timeout scale (`SuspicionMult`).
+    pub suspicion_mult: u32,
+    /// Upper bound of the suspicion timeout, as a multiple of its lower bound
+    /// (`SuspicionMaxTimeoutMult`, Lifeguard).
+    pub suspicion_max_timeout_mult: u32,
+    /// Full state exchange period, scaled with the cluster size; zero disables it
+    /// (`PushPullInterval`).
+    pub push_pull_interval: Duration,
+    /// Time to wait for a direct ack (`ProbeTimeout`).
+    pub probe_timeout: Duration,
+    /// Probe period (`ProbeInterval`).
+    pub probe_interval: Duration,
+    /// Never fall back to a stream ping (`DisableTcpPings`).
+    pub disable_tcp_pings: bool,
+    /// Lifeguard's local health multiplier bound (`AwarenessMaxMultiplier`).
+    pub awareness_max_multiplier: u32,
+    /// Gossip period (`GossipInterval`).
+    pub gossip_interval: Duration,
+    /// Members gossiped to per period (`GossipNodes`).
+    pub gossip_nodes: usize,
+    /// How long dead members still get gossip, and when they are forgotten
+    /// (`GossipToTheDeadTime`).
+    pub gossip_to_the_dead_time: Duration,
+    /// Refuse unencrypted input when a keyring is set (`GossipVerifyIncoming`).
+    pub gossip_verify_incoming: bool,
+    /// Encrypt output when a keyring is set (`GossipVerifyOutgoing`).
+    pub gossip_verify_outgoing: bool,
+    /// LZW-compress datagrams when that makes them shorter, and every stream message
+    /// (`EnableCompression`).
+    pub enable_compression: bool,
+    /// Datagram budget for piggybacked gossip (`UDPBufferSize`).
+    pub udp_buffer_size: usize,
+    /// After this long dead, a member's name may be taken by a new address; zero never
+    /// (`DeadNodeReclaimTime`).
+    pub dead_node_reclaim_time: Duration,
+    /// Cluster label (memberlist ≥ 0.3 `Label`): sent on every packet and dialled stream and
+    /// required on input. Memberlist 0.2.2 drops labelled traffic: leave empty to talk to it.
+    pub label: Vec<u8>,
+    /// Accept input without checking its label (memberlist ≥ 0.3 `SkipInboundLabelCheck`).
+    pub skip_inbound_label_check: bool,
+    /// Encryption keys; `None` means no encryption (`Keyring`/`SecretKey`).
+    pub keyring: Option<Keyring>,
+    /// How often to try to reach failed members again, so that a healed partition longer than
+    /// `gossip_to_the_dead_time` merges (rumor's own, after Serf's `ReconnectInterval`); zero
+    /// disables.
+    pub reconnect_interval: Duration,
+    /// How long a failed member is remembered for reconnection (Serf's `ReconnectTimeout`).
+    pub reconnect_timeout: Duration,
+    /// Most inbound streams served at once (memberlist's `maxPushPullRequests`).
+    pub max_inbound_streams: usize,
+    /// Most outbound streams open at once.
+    pub max_outbound_streams: usize,
+    /// Bounds on input from peers.
+    pub limits: Limits,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("protocol_version", &self.protocol_version)
+            .field("probe_interval", &self.probe_interval)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("gossip_interval", &self.gossip_interval)
+            .field("push_pull_interval", &self.push_pull_interval)
+            .field("encrypted", &self.keyring.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is wrong with a [`Config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `protocol_version` outside 1..=5.
+    ProtocolVersion(u8),
+    /// Delegate versions not ordered min ≤ version ≤ max.
+    DelegateVersions,
+    /// A period or timeout that must be positive is zero.
+    ZeroDuration(&'static str),
+    /// The probe timeout must be shorter than the probe interval.
+    ProbeTimeout,
+    /// A count that must be positive is zero.
+    ZeroCount(&'static str),
+    /// The UDP buffer cannot hold a minimal message.
+    UdpBufferSize(usize),
+    /// The label is longer than 255 bytes.
+    LabelTooLong(usize),
+    /// The node name is empty.
+    EmptyName,
+    /// Node metadata over 512 bytes.
+    MetaTooLarge(usize),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ProtocolVersion(v) => write!(f, "protocol version {v} is outside 1..=5"),
+            Self::DelegateVersions => {
+                f.write_str("delegate protocol versions must be min <= version <= max")
+            }
+            Self::ZeroDuration(what) => write!(f, "{what} must be positive"),
+            Self::ProbeTimeout => {
+                f.write_str("probe timeout must be shorter than the probe interval")
+            }
+            Self::ZeroCount(what) => write!(f, "{what} must be positive"),
+            Self::UdpBufferSize(n) => write!(f, "UDP buffer size {n} is too small"),
+            Self::LabelTooLong(n) => write!(f, "label of {n} bytes exceeds 255"),
+            Self::EmptyName => f.write_str("node name is empty"),
+            Self::MetaTooLarge(n) => write!(f, "node metadata of {n} bytes exceeds 512"),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+impl Config {
+    /// memberlist's `DefaultLANConfig`.
+    pub fn lan() -> Self {
+        Self {
+            protocol_version: 2,
+            delegate_protocol_min: 0,
+            delegate_protocol_max: 0,
+            delegate_protocol_version: 0,
+            tcp_timeout: Duration::from_secs(10),
+            indirect_checks: 3,
+            retransmit_mult: 4,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            push_pull_interval: Duration::from_secs(30),
+            probe_timeout: Duration::from_millis(500),
+            probe_interval: Duration::from_secs(1),
+            disable_tcp_pings: false,
+            awareness_max_multiplier: 8,
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            gossip_to_the_dead_time: Duration::from_secs(30),
+            gossip_verify_incoming: true,
+            gossip_verify_outgoing: true,
+            enable_compression: true,
+            udp_buffer_size: 1400,
+            dead_node_reclaim_time: Duration::ZERO,
+            label: Vec::new(),
+            skip_inbound_label_check: false,
+            keyring: None,
+            reconnect_interval: Duration::from_secs(30),
+            reconnect_timeout: Duration::from_secs(24 * 3600),
+            max_inbound_streams: 128,
+            max_outbound_streams: 128,
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// memberlist's `DefaultWANConfig`.
+    pub fn wan() -> Self {
+        Self {
+            tcp_timeout: Duration::from_secs(30),
+            suspicion_mult: 6,
+            push_pull_interval: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(3),
+            probe_interval: Duration::from_secs(5),
+            gossip_nodes: 4,
+            gossip_interval: Duration::from_millis(500),
+            gossip_to_the_dead_time: Duration::from_secs(60),
+            ..Self::lan()
+        }
+    }
+
+    /// memberlist's `DefaultLocalConfig`.
+    pub fn local() -> Self {
+        Self {
+            tcp_timeout: Duration::from_secs(1),
+            indirect_checks: 1,
+            retransmit_mult: 2,
+            suspicion_mult: 3,
+            push_pull_interval: Duration::from_secs(15),
+            probe_timeout: Duration::from_millis(200),
+            probe_interval: Duration::from_secs(1),
+            gossip_interval: Duration::from_millis(100),
+            gossip_to_the_dead_time: Duration::from_secs(15),
+            ..Self::lan()
+        }
+    }
+
+    /// Checks the values that would make the protocol misbehave.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&self.protocol_version) {
+            return Err(ConfigError::ProtocolVersion(self.protocol_version));
+        }
+        if !(self.delegate_protocol_min <= self.delegate_protocol_version
+            && self.delegate_protocol_version <= self.delegate_protocol_max)
+        {
+            return Err(ConfigError::DelegateVersions);
+        }
+        for (what, d) in [
+            ("probe_interval", self.probe_interval),
+            ("probe_timeout", self.probe_timeout),
+            ("gossip_interval", self.gossip_interval),
+            ("tcp_timeout", self.tcp_timeout),
+            ("gossip_to_the_dead_time", self.gossip_to_the_dead_time),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration(what));
+            }
+        }
+        if self.probe_timeout >= self.probe_interval {
+            return Err(ConfigError::ProbeTimeout);
+        }
+        for (what, n) in [
+            ("gossip_nodes", self.gossip_nodes),
+            ("retransmit_mult", self.retransmit_mult as usize),
+            ("suspicion_mult", self.suspicion_mult as usize),
+            (
+                "suspicion_max_timeout_mult",
+                self.suspicion_max_timeout_mult as usize,
+            ),
+            (
+                "awareness_max_multiplier",
+                self.awareness_max_multiplier as usize,
+            ),
+            ("max_inbound_streams", self.max_inbound_streams),
+            ("max_outbound_streams", self.max_outbound_streams),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::ZeroCount(what));
+            }
+        }
+        if self.udp_buffer_size < 128 {
+            return Err(ConfigError::UdpBufferSize(self.udp_buffer_size));
+        }
+        if self.label.len() > MAX_LABEL_LEN {
+            return Err(ConfigError::LabelTooLong(self.label.len()));
+        }
+        Ok(())
     }
 }

@@ -14,7 +14,22 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod awareness;
+mod broadcast;
 pub mod config;
+mod event;
+mod memberlist;
+mod packet;
+mod probe;
+mod state;
+mod stream;
+mod suspicion;
+mod time;
 pub mod wire;
 
-pub use config::Limits;
+pub use config::{Config, ConfigError, Limits};
+pub use event::{
+    Event, LeaveReason, Member, MemberState, StreamCommand, StreamId, StreamInput, Transmit,
+};
+pub use memberlist::{CommandError, InputError, InputErrorKind, Memberlist};
+pub use time::Instant;

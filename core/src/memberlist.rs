@@ -1,0 +1,633 @@
+//! The state machine of one local node: it routes each input to the module that owns the
+//! concern and gathers their outputs.
+
+use alloc::boxed::Box;
+use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+
+use crate::awareness::Awareness;
+use crate::broadcast::BroadcastQueue;
+use crate::config::{
+    Config, ConfigError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+};
+use crate::event::{Event, Member, MemberState, StreamCommand, StreamId, StreamInput, Transmit};
+use crate::packet::{Outgoing, Scratch};
+use crate::probe::{Probe, Relay};
+use crate::state::{Members, Node};
+use crate::stream::Streams;
+use crate::time::Instant;
+use crate::wire::{Alive, Dead, IpBytes, Keyring, Lzw, MessageType, Vsn};
+
+/// Why an input was refused. The node keeps running either way; `state_changed` says whether
+/// part of the input was applied before the error (e.g. the first parts of a compound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputError {
+    /// What was wrong.
+    pub kind: InputErrorKind,
+    /// Whether anything was applied before the error.
+    pub state_changed: bool,
+}
+
+/// What was wrong with an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputErrorKind {
+    /// The bytes could not be decoded (or decrypted, or decompressed).
+    Decode(crate::wire::DecodeError),
+    /// The packet or stream carries another cluster's label.
+    LabelMismatch,
+    /// Encryption is configured but the input is not encrypted.
+    NotEncrypted,
+    /// The stream is unknown (never opened, or already closed).
+    UnknownStream,
+    /// Too many streams are open; the new one is refused.
+    TooManyStreams,
+    /// A stream's peer answered with an error message.
+    Remote,
+    /// The remote versions are incompatible with the cluster's (memberlist `verifyProtocol`).
+    IncompatibleVersion,
+}
+
+impl From<crate::wire::DecodeError> for InputError {
+    fn from(e: crate::wire::DecodeError) -> Self {
+        Self {
+            kind: InputErrorKind::Decode(e),
+            state_changed: false,
+        }
+    }
+}
+
+impl core::fmt::Display for InputError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.kind {
+            InputErrorKind::Decode(e) => write!(f, "{e}")?,
+            InputErrorKind::LabelMismatch => f.write_str("label mismatch")?,
+            InputErrorKind::NotEncrypted => {
+                f.write_str("encryption is configured but the input is not encrypted")?
+            }
+            InputErrorKind::UnknownStream => f.write_str("unknown stream")?,
+            InputErrorKind::TooManyStreams => f.write_str("too many streams")?,
+            InputErrorKind::Remote => f.write_str("the peer answered with an error")?,
+            InputErrorKind::IncompatibleVersion => f.write_str("incompatible protocol versions")?,
+        }
+        if self.state_changed {
+            f.write_str(" (after part of the input was applied)")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for InputError {}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No alive member has that name.
+    UnknownMember,
+    /// Metadata over 512 bytes.
+    MetaTooLarge(usize),
+    /// The node has left.
+    Left,
+    /// Too many streams are open.
+    TooManyStreams,
+    /// The keyring change is refused.
+    Key(crate::wire::KeyError),
+    /// Encryption is not configured.
+    NoKeyring,
+}
+
+impl core::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownMember => f.write_str("no alive member has that name"),
+            Self::MetaTooLarge(n) => write!(f, "metadata of {n} bytes exceeds 512"),
+            Self::Left => f.write_str("the node has left"),
+            Self::TooManyStreams => f.write_str("too many streams"),
+            Self::Key(e) => write!(f, "{e}"),
+            Self::NoKeyring => f.write_str("encryption is not configured"),
+        }
+    }
+}
+
+impl core::error::Error for CommandError {}
+
+/// A failed member, remembered so that it can be reached again after a partition heals.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) name: Box<str>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) since: Instant,
+}
+
+/// Most failed members remembered for reconnection.
+const MAX_FAILED: usize = 1024;
+
+/// One node of a memberlist cluster, as a sans-IO state machine.
+///
+/// # Driving it
+///
+/// - **Inputs** (`handle_*`): a datagram ([`handle_packet`](Self::handle_packet)), stream
+///   events ([`accept_stream`](Self::accept_stream), [`handle_stream`](Self::handle_stream)),
+///   a deadline passing ([`handle_timeout`](Self::handle_timeout)), and commands (`join`,
+///   `leave`, `broadcast`, `send`, `set_meta`, `set_local_state`, key ring changes).
+/// - **Outputs** (`poll_*`): after every input, drain [`poll_transmit`](Self::poll_transmit),
+///   [`poll_stream`](Self::poll_stream) and [`poll_event`](Self::poll_event) until each returns
+///   `None`, then sleep until [`poll_timeout`](Self::poll_timeout) or the next input.
+/// - `now` must never go backwards. Calling `handle_timeout` early or twice is harmless.
+///
+/// It mirrors memberlist's `Memberlist` (state.go, net.go): probes, gossip, push/pull and the
+/// member table, with Lifeguard's awareness and dynamic suspicion.
+pub struct Memberlist {
+    pub(crate) config: Config,
+    pub(crate) name: Box<str>,
+    pub(crate) advertise: SocketAddr,
+    pub(crate) rng: ChaCha20Rng,
+    pub(crate) members: Members,
+    pub(crate) awareness: Awareness,
+    pub(crate) queue: BroadcastQueue,
+    pub(crate) user_queue: BroadcastQueue,
+    pub(crate) seq_no: u32,
+    pub(crate) probe: Option<Probe>,
+    pub(crate) probe_target: alloc::string::String,
+    pub(crate) probe_index: usize,
+    pub(crate) probe_tick_pending: bool,
+    pub(crate) relays: Vec<Relay>,
+    pub(crate) next_probe: Instant,
+    pub(crate) next_gossip: Instant,
+    pub(crate) next_push_pull: Instant,
+    pub(crate) next_reconnect: Instant,
+    pub(crate) suspicion_timers: BinaryHeap<Reverse<(Instant, Box<str>)>>,
+    pub(crate) outgoing: VecDeque<Outgoing>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) stream_cmds: VecDeque<StreamCommand>,
+    pub(crate) streams: Streams,
+    pub(crate) local_state: Vec<u8>,
+    pub(crate) leaving: bool,
+    pub(crate) leave_deadline: Option<Instant>,
+    pub(crate) failed: Vec<Failed>,
+    pub(crate) lzw: Lzw,
+    pub(crate) scratch: Scratch,
+    pub(crate) picked: Vec<usize>,
+    pub(crate) next_join_id: u64,
+}
+
+impl core::fmt::Debug for Memberlist {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Memberlist")
+            .field("name", &self.name)
+            .field("advertise", &self.advertise)
+            .field("members", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Memberlist {
+    /// A node named `name`, reachable at `advertise`, with metadata `meta` (at most 512
+    /// bytes). `seed` feeds every random choice and every encryption nonce: give each node a
+    /// different one (from the OS in production, from a master seed in a simulator).
+    pub fn new(
+        config: Config,
+        name: &str,
+        advertise: SocketAddr,
+        meta: &[u8],
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if name.is_empty() {
+            return Err(ConfigError::EmptyName);
+        }
+        if meta.len() > META_MAX_SIZE {
+            return Err(ConfigError::MetaTooLarge(meta.len()));
+        }
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        // Periodic work starts after a random stagger, as memberlist's `schedule` does.
+        let mut stagger = |d: Duration| {
+            if d.is_zero() {
+                return now;
+            }
+            now + Duration::from_nanos(rng.next_u64() % d.as_nanos().max(1) as u64)
+        };
+        let next_probe = stagger(config.probe_interval);
+        let next_gossip = stagger(config.gossip_interval);
+        let next_push_pull = stagger(config.push_pull_interval);
+        let next_reconnect = now + config.reconnect_interval;
+        let mut m = Self {
+            awareness: Awareness::new(config.awareness_max_multiplier),
+            streams: Streams::default(),
+            name: Box::from(name),
+            advertise,
+            rng,
+            members: Members::default(),
+            queue: BroadcastQueue::default(),
+            user_queue: BroadcastQueue::default(),
+            seq_no: 0,
+            probe: None,
+            probe_target: alloc::string::String::new(),
+            probe_index: 0,
+            probe_tick_pending: false,
+            relays: Vec::new(),
+            next_probe,
+            next_gossip,
+            next_push_pull,
+            next_reconnect,
+            suspicion_timers: BinaryHeap::new(),
+            outgoing: VecDeque::with_capacity(64),
+            events: VecDeque::new(),
+            stream_cmds: VecDeque::new(),
+            local_state: Vec::new(),
+            leaving: false,
+            leave_deadline: None,
+            failed: Vec::new(),
+            lzw: Lzw::new(),
+            scratch: Scratch::default(),
+            picked: Vec::with_capacity(8),
+            next_join_id: 0,
+            config,
+        };
+        // memberlist's setAlive: our own alive, incarnation 1, through the normal rules.
+        let vsn = m.vsn();
+        let a = Alive {
+            incarnation: 1,
+            node: name,
+            addr: IpBytes::from(advertise.ip()),
+            port: advertise.port(),
+            meta,
+            vsn,
+        };
+        m.alive_node(&a, true, now);
+        Ok(m)
+    }
+
+    /// The versions this node advertises: `[1, 5, protocol_version, dmin, dmax, dcur]`.
+    pub(crate) fn vsn(&self) -> Vsn {
+        Vsn {
+            protocol_min: PROTOCOL_VERSION_MIN,
+            protocol_max: PROTOCOL_VERSION_MAX,
+            protocol_cur: self.config.protocol_version,
+            delegate_min: self.config.delegate_protocol_min,
+            delegate_max: self.config.delegate_protocol_max,
+            delegate_cur: self.config.delegate_protocol_version,
+        }
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address this node advertises.
+    pub fn advertise_addr(&self) -> SocketAddr {
+        self.advertise
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Every member this node knows, this node included, in no particular order; dead and
+    /// left members stay until they are reaped.
+    pub fn members(&self) -> impl Iterator<Item = Member> + '_ {
+        self.members.iter().map(Node::snapshot)
+    }
+
+    /// Number of members known, dead and left ones included until reaped (memberlist's
+    /// `estNumNodes`).
+    pub fn num_members(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Number of alive or suspect members, this node included (memberlist's `NumMembers`).
+    pub fn num_alive(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|n| matches!(n.state, MemberState::Alive | MemberState::Suspect))
+            .count()
+    }
+
+    /// The state of the member called `name`, if known.
+    pub fn member_state(&self, name: &str) -> Option<MemberState> {
+        self.members.find(name).map(|i| self.members.get(i).state)
+    }
+
+    /// Lifeguard's health score of this node: 0 is healthy, up to `awareness_max_multiplier - 1`.
+    pub fn health_score(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    pub(crate) fn next_seq_no(&mut self) -> u32 {
+        self.seq_no = self.seq_no.wrapping_add(1);
+        self.seq_no
+    }
+
+    pub(crate) fn self_index(&self) -> Option<usize> {
+        self.members.find(&self.name)
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), InputError> {
+        let r = self.ingest_packet(now, from, data);
+        self.drive(now);
+        r
+    }
+
+    /// A deadline passed (or may have): run the timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.drive(now);
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub(crate) fn drive(&mut self, now: Instant) {
+        self.expire_suspicions(now);
+        self.probe_timers(now);
+        self.relay_timers(now);
+        if now >= self.next_gossip {
+            self.next_gossip = advance(self.next_gossip, self.config.gossip_interval, now);
+            self.gossip(now);
+        }
+        if !self.config.push_pull_interval.is_zero() && now >= self.next_push_pull {
+            let interval = push_pull_scale(self.config.push_pull_interval, self.members.len());
+            self.next_push_pull = advance(self.next_push_pull, interval, now);
+            self.periodic_push_pull(now);
+        }
+        if !self.config.reconnect_interval.is_zero() && now >= self.next_reconnect {
+            self.next_reconnect = advance(self.next_reconnect, self.config.reconnect_interval, now);
+            self.reconnect(now);
+        }
+        self.stream_timers(now);
+        self.leave_progress(now);
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.next_probe.min(self.next_gossip);
+        if !self.config.push_pull_interval.is_zero() {
+            t = t.min(self.next_push_pull);
+        }
+        if !self.config.reconnect_interval.is_zero() {
+            t = t.min(self.next_reconnect);
+        }
+        if let Some(Reverse((d, _))) = self.suspicion_timers.peek() {
+            t = t.min(*d);
+        }
+        if let Some(p) = &self.probe {
+            t = t.min(p.next_deadline());
+        }
+        for r in &self.relays {
+            t = t.min(r.deadline);
+        }
+        if let Some(d) = self.streams.next_deadline() {
+            t = t.min(d);
+        }
+        if let Some(d) = self.leave_deadline {
+            t = t.min(d);
+        }
+        Some(t)
+    }
+
+    /// Writes the next datagram into `buf` (cleared first) and says where it goes.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let _ = now;
+        while let Some(out) = self.outgoing.pop_front() {
+            if let Some(t) = self.build_transmit(out, buf) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// The next stream command.
+    pub fn poll_stream(&mut self) -> Option<StreamCommand> {
+        self.stream_cmds.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Queues a user broadcast: gossiped and piggybacked like memberlist's own messages, each
+    /// handed out at most `retransmit_mult * ceil(log10(n + 1))` times by this node.
+    pub fn broadcast(&mut self, payload: &[u8]) {
+        let mut v = Vec::with_capacity(payload.len() + 1);
+        v.push(MessageType::User as u8);
+        v.extend_from_slice(payload);
+        self.user_queue.push(None, Bytes::from(v), false);
+    }
+
+    /// Sends `payload` to the member called `to`: as a datagram (`reliable == false`, memberlist
+    /// `SendBestEffort`), or over a stream (`SendReliable`).
+    pub fn send(
+        &mut self,
+        now: Instant,
+        to: &str,
+        payload: &[u8],
+        reliable: bool,
+    ) -> Result<(), CommandError> {
+        let i = self.members.find(to).ok_or(CommandError::UnknownMember)?;
+        let node = self.members.get(i);
+        if node.dead_or_left() {
+            return Err(CommandError::UnknownMember);
+        }
+        let addr = node.socket_addr().ok_or(CommandError::UnknownMember)?;
+        if reliable {
+            self.start_user_stream(now, addr, payload)
+        } else {
+            let crc = node.vsn.protocol_max >= 5;
+            let mut v = Vec::with_capacity(payload.len() + 1);
+            v.push(MessageType::User as u8);
+            v.extend_from_slice(payload);
+            self.outgoing.push_back(Outgoing::User {
+                to: addr,
+                msg: Bytes::from(v),
+                crc,
+            });
+            Ok(())
+        }
+    }
+
+    /// Sets the application state sent in push/pull exchanges (memberlist `LocalState`).
+    pub fn set_local_state(&mut self, state: &[u8]) {
+        self.local_state.clear();
+        self.local_state.extend_from_slice(state);
+    }
+
+    /// Changes this node's metadata and gossips it with a new incarnation (memberlist
+    /// `UpdateNode`).
+    pub fn set_meta(&mut self, now: Instant, meta: &[u8]) -> Result<(), CommandError> {
+        if meta.len() > META_MAX_SIZE {
+            return Err(CommandError::MetaTooLarge(meta.len()));
+        }
+        if self.leaving {
+            return Err(CommandError::Left);
+        }
+        let i = self.self_index().ok_or(CommandError::Left)?;
+        let inc = self.members.get(i).incarnation.wrapping_add(1);
+        let name = self.name.clone();
+        let a = Alive {
+            incarnation: inc,
+            node: &name,
+            addr: IpBytes::from(self.advertise.ip()),
+            port: self.advertise.port(),
+            meta,
+            vsn: self.vsn(),
+        };
+        self.alive_node(&a, true, now);
+        Ok(())
+    }
+
+    /// Leaves the cluster gracefully: gossips `dead` about this node with `from` = itself
+    /// (seen as *left*). [`Event::LeaveFinished`] follows once the message went out as often
+    /// as the retransmit limit allows, or at `now + timeout`.
+    pub fn leave(&mut self, now: Instant, timeout: Duration) {
+        if self.leaving {
+            return;
+        }
+        self.leaving = true;
+        let Some(i) = self.self_index() else { return };
+        let inc = self.members.get(i).incarnation;
+        let name = self.name.clone();
+        let d = Dead {
+            incarnation: inc,
+            node: &name,
+            from: &name,
+        };
+        self.dead_node(&d, now);
+        let anyone = self
+            .members
+            .iter()
+            .any(|n| &*n.name != &*self.name && n.state == MemberState::Alive);
+        if anyone && self.queue.has_notify() {
+            self.leave_deadline = Some(now + timeout);
+        } else {
+            self.queue.take_notified();
+            self.events.push_back(Event::LeaveFinished);
+        }
+    }
+
+    fn leave_progress(&mut self, now: Instant) {
+        if let Some(deadline) = self.leave_deadline {
+            if self.queue.take_notified() || now >= deadline {
+                self.leave_deadline = None;
+                self.events.push_back(Event::LeaveFinished);
+            }
+        }
+    }
+
+    /// True once [`leave`](Self::leave) was called.
+    pub fn has_left(&self) -> bool {
+        self.leaving
+    }
+
+    /// Installs a key for decryption (memberlist `AddKey`); the first key installs a keyring.
+    pub fn add_key(&mut self, key: crate::wire::SecretKey) {
+        match &mut self.config.keyring {
+            Some(r) => r.add(key),
+            None => self.config.keyring = Some(Keyring::new(key)),
+        }
+    }
+
+    /// Makes an installed key the one used to encrypt (memberlist `UseKey`).
+    pub fn use_key(&mut self, key: &crate::wire::SecretKey) -> Result<(), CommandError> {
+        let r = self
+            .config
+            .keyring
+            .as_mut()
+            .ok_or(CommandError::NoKeyring)?;
+        r.use_key(key).map_err(CommandError::Key)
+    }
+
+    /// Removes a key that is not the primary (memberlist `RemoveKey`).
+    pub fn remove_key(&mut self, key: &crate::wire::SecretKey) -> Result<(), CommandError> {
+        let r = self
+            .config
+            .keyring
+            .as_mut()
+            .ok_or(CommandError::NoKeyring)?;
+        r.remove(key).map_err(CommandError::Key)
+    }
+
+    /// A stream connection from `peer` was accepted. Returns its id, or `None` if too many
+    /// inbound streams are open (close the connection).
+    pub fn accept_stream(&mut self, now: Instant, peer: SocketAddr) -> Option<StreamId> {
+        self.streams.accept(now, peer, &self.config)
+    }
+
+    /// Something happened on a stream.
+    pub fn handle_stream(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        input: StreamInput<'_>,
+    ) -> Result<(), InputError> {
+        let r = self.stream_input(now, id, input);
+        self.drive(now);
+        r
+    }
+
+    pub(crate) fn remember_failed(&mut self, m: &Member, now: Instant) {
+        if self.config.reconnect_interval.is_zero() {
+            return;
+        }
+        self.failed.retain(|f| *f.name != *m.name);
+        if self.failed.len() >= MAX_FAILED {
+            self.failed.remove(0);
+        }
+        self.failed.push(Failed {
+            name: m.name.clone(),
+            addr: m.addr,
+            since: now,
+        });
+    }
+
+    pub(crate) fn forget_failed(&mut self, name: &str) {
+        if !self.failed.is_empty() {
+            self.failed.retain(|f| &*f.name != name);
+        }
+    }
+
+    /// Tries to reach one failed member again with a push/pull (Serf's reconnect), so that
+    /// both sides of a healed partition learn of each other and refute their deaths.
+    fn reconnect(&mut self, now: Instant) {
+        let timeout = self.config.reconnect_timeout;
+        self.failed
+            .retain(|f| now.saturating_duration_since(f.since) <= timeout);
+        if self.failed.is_empty() || self.leaving {
+            return;
+        }
+        let i = (self.rng.next_u64() % self.failed.len() as u64) as usize;
+        let addr = self.failed[i].addr;
+        let _ = self.start_push_pull(now, addr, true, None);
+    }
+}
+
+/// The next tick of a period that started at `prev`, skipping ticks missed before `now` (a
+/// Go ticker drops them too).
+pub(crate) fn advance(prev: Instant, period: Duration, now: Instant) -> Instant {
+    let next = prev + period;
+    if next > now { next } else { now + period }
+}
+
+/// memberlist's `pushPullScale`: the interval grows with log2 of the cluster above 32 nodes.
+pub(crate) fn push_pull_scale(interval: Duration, n: usize) -> Duration {
+    const THRESHOLD: f64 = 32.0;
+    if n as f64 <= THRESHOLD {
+        return interval;
+    }
+    let mult = libm::ceil(libm::log2(n as f64) - libm::log2(THRESHOLD)) + 1.0;
+    interval * mult as u32
+}

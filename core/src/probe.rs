@@ -1,0 +1,339 @@
+//! Failure detection: the probe round (memberlist `probe`, `probeNode`; SWIM §3, Lifeguard
+//! §IV-A), indirect probes we relay for others, and choosing random members.
+
+use alloc::boxed::Box;
+use core::net::SocketAddr;
+
+use rand_core::Rng;
+
+use crate::event::{MemberState, StreamId};
+use crate::memberlist::{Memberlist, advance};
+use crate::packet::Outgoing;
+use crate::time::Instant;
+use crate::wire::{IndirectPing, Suspect};
+
+/// The probe in progress (memberlist runs one at a time). The target's name is kept in
+/// `Memberlist::probe_target`, a reused buffer, so a probe round allocates nothing.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    pub(crate) seq: u32,
+    pub(crate) to: SocketAddr,
+    pub(crate) incarnation: u32,
+    pub(crate) suspect: bool,
+    pub(crate) pmax: u8,
+    /// When the direct ack is due; then the indirect phase starts.
+    pub(crate) timeout_at: Instant,
+    /// When the probe fails: start + the awareness-scaled probe interval.
+    pub(crate) end_at: Instant,
+    pub(crate) indirect: bool,
+    pub(crate) expected_nacks: u32,
+    pub(crate) nacks: u32,
+    pub(crate) fallback: Option<StreamId>,
+}
+
+impl Probe {
+    pub(crate) fn next_deadline(&self) -> Instant {
+        if self.indirect {
+            self.end_at
+        } else {
+            self.timeout_at
+        }
+    }
+}
+
+/// An indirect probe this node runs for another member.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    pub(crate) our_seq: u32,
+    pub(crate) their_seq: u32,
+    pub(crate) requester: SocketAddr,
+    pub(crate) nack: bool,
+    pub(crate) deadline: Instant,
+}
+
+/// Most indirect probes relayed at once; more requests are dropped (a flood cannot grow us).
+const MAX_RELAYS: usize = 1024;
+
+impl Memberlist {
+    /// Probe ticks, the phases of the current probe, and its end.
+    pub(crate) fn probe_timers(&mut self, now: Instant) {
+        if now >= self.next_probe {
+            self.next_probe = advance(self.next_probe, self.config.probe_interval, now);
+            self.probe_tick_pending = true;
+        }
+        if let Some(p) = &self.probe {
+            if !p.indirect && now >= p.timeout_at {
+                self.start_indirect(now);
+            }
+        }
+        if let Some(p) = &self.probe {
+            if now >= p.end_at {
+                self.probe_failed(now);
+            }
+        }
+        if self.probe_tick_pending && self.probe.is_none() && !self.leaving {
+            self.probe_tick_pending = false;
+            self.start_next_probe(now);
+        }
+    }
+
+    /// Picks the next member in the shuffled round-robin order (memberlist `probe`): skips
+    /// this node and dead or left ones; at the end of the list, reaps and reshuffles.
+    fn start_next_probe(&mut self, now: Instant) {
+        let mut checked = 0;
+        loop {
+            let n = self.members.len();
+            if checked >= n {
+                return;
+            }
+            if self.probe_index >= n {
+                self.reset_nodes(now);
+                self.probe_index = 0;
+                checked += 1;
+                continue;
+            }
+            let node = self.members.get(self.probe_index);
+            self.probe_index += 1;
+            if *node.name == *self.name || node.dead_or_left() {
+                checked += 1;
+                continue;
+            }
+            let Some(to) = node.socket_addr() else {
+                checked += 1;
+                continue;
+            };
+            self.probe_target.clear();
+            self.probe_target.push_str(&node.name);
+            let (incarnation, suspect, pmax) = (
+                node.incarnation,
+                node.state != MemberState::Alive,
+                node.vsn.protocol_max,
+            );
+            let seq = self.next_seq_no();
+            let interval = self.awareness.scale(self.config.probe_interval);
+            self.probe = Some(Probe {
+                seq,
+                to,
+                incarnation,
+                suspect,
+                pmax,
+                timeout_at: now + self.config.probe_timeout,
+                end_at: now + interval,
+                indirect: false,
+                expected_nacks: 0,
+                nacks: 0,
+                fallback: None,
+            });
+            self.outgoing.push_back(Outgoing::ProbePing);
+            return;
+        }
+    }
+
+    /// memberlist `resetNodes`: forget members dead or left for longer than
+    /// `gossip_to_the_dead_time`, then shuffle.
+    fn reset_nodes(&mut self, now: Instant) {
+        let keep_for = self.config.gossip_to_the_dead_time;
+        self.members.reap_and_shuffle(&mut self.rng, |n| {
+            n.dead_or_left() && now.saturating_duration_since(n.state_change) > keep_for
+        });
+    }
+
+    /// No direct ack in time: ask `indirect_checks` alive members to probe the target, and try
+    /// a stream ping if the target understands it (protocol ≥ 3).
+    fn start_indirect(&mut self, now: Instant) {
+        let Some(p) = self.probe.as_mut() else { return };
+        p.indirect = true;
+        let (target, seq) = (p.to, p.seq);
+        let k = self.config.indirect_checks;
+        let target_name = core::mem::take(&mut self.probe_target);
+        let me = self.name.clone();
+        self.random_members(k, |n| {
+            *n.name == *me || *n.name == *target_name || n.state != MemberState::Alive
+        });
+        self.probe_target = target_name;
+        let mut expected = 0;
+        for j in 0..self.picked.len() {
+            let node = self.members.get(self.picked[j]);
+            let Some(to) = node.socket_addr() else {
+                continue;
+            };
+            let nack = node.vsn.protocol_max >= 4;
+            expected += u32::from(nack);
+            self.outgoing.push_back(Outgoing::IndirectPing { to, nack });
+        }
+        let fallback =
+            if !self.config.disable_tcp_pings && self.probe.as_ref().is_some_and(|p| p.pmax >= 3) {
+                self.start_ping_stream(now, target, seq).ok()
+            } else {
+                None
+            };
+        if let Some(p) = self.probe.as_mut() {
+            p.expected_nacks = expected;
+            p.fallback = fallback;
+        }
+    }
+
+    /// The probe ran out of time: count the missed nacks against our own health (Lifeguard)
+    /// and suspect the target.
+    fn probe_failed(&mut self, now: Instant) {
+        let Some(p) = self.probe.take() else { return };
+        if let Some(id) = p.fallback {
+            self.abandon_stream(id);
+        }
+        let delta = if p.expected_nacks > 0 {
+            p.expected_nacks.saturating_sub(p.nacks) as i32
+        } else {
+            1
+        };
+        self.awareness.apply(delta);
+        let name = core::mem::take(&mut self.probe_target);
+        let me = self.name.clone();
+        let s = Suspect {
+            incarnation: p.incarnation,
+            node: &name,
+            from: &me,
+        };
+        self.suspect_node(&s, now);
+        self.probe_target = name;
+    }
+
+    /// An ack for `seq` arrived (datagram, relayed, or stream ping).
+    pub(crate) fn on_ack(&mut self, seq: u32) {
+        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+            if let Some(p) = self.probe.take() {
+                if let Some(id) = p.fallback {
+                    self.abandon_stream(id);
+                }
+            }
+            self.awareness.apply(-1);
+            return;
+        }
+        if let Some(i) = self.relays.iter().position(|r| r.our_seq == seq) {
+            let r = self.relays.swap_remove(i);
+            self.outgoing.push_back(Outgoing::Ack {
+                to: r.requester,
+                seq: r.their_seq,
+            });
+        }
+    }
+
+    /// A nack for `seq`: a relay could not reach our target, but it is alive itself.
+    pub(crate) fn on_nack(&mut self, seq: u32) {
+        if let Some(p) = self.probe.as_mut() {
+            if p.seq == seq {
+                p.nacks += 1;
+            }
+        }
+    }
+
+    /// Another member asks us to probe a node for it (memberlist `handleIndirectPing`).
+    pub(crate) fn on_indirect_ping(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        req: &IndirectPing<'_>,
+    ) {
+        if self.relays.len() >= MAX_RELAYS {
+            return;
+        }
+        let Some(ip) = req.target.ip() else { return };
+        let port = if req.port == 0 || self.config.protocol_version < 2 {
+            self.advertise.port()
+        } else {
+            req.port
+        };
+        let requester = match req.source_addr.ip() {
+            Some(ip) if req.source_port > 0 => SocketAddr::new(ip, req.source_port),
+            _ => from,
+        };
+        let our_seq = self.next_seq_no();
+        self.outgoing.push_back(Outgoing::RelayPing {
+            to: SocketAddr::new(ip, port),
+            seq: our_seq,
+            node: Box::from(req.node),
+        });
+        self.relays.push(Relay {
+            our_seq,
+            their_seq: req.seq_no,
+            requester,
+            nack: req.nack,
+            deadline: now + self.config.probe_timeout,
+        });
+    }
+
+    /// Relays whose target did not answer in time: nack the requester if it asked.
+    pub(crate) fn relay_timers(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.relays.len() {
+            if self.relays[i].deadline <= now {
+                let r = self.relays.swap_remove(i);
+                if r.nack {
+                    self.outgoing.push_back(Outgoing::Nack {
+                        to: r.requester,
+                        seq: r.their_seq,
+                    });
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Up to `k` distinct random members for which `skip` is false, into `self.picked`
+    /// (memberlist `kRandomNodes`: at most 3n random tries).
+    pub(crate) fn random_members(&mut self, k: usize, skip: impl Fn(&crate::state::Node) -> bool) {
+        self.picked.clear();
+        let n = self.members.len();
+        if n == 0 {
+            return;
+        }
+        for _ in 0..3 * n {
+            if self.picked.len() >= k {
+                break;
+            }
+            let i = (self.rng.next_u64() % n as u64) as usize;
+            if skip(self.members.get(i)) || self.picked.contains(&i) {
+                continue;
+            }
+            self.picked.push(i);
+        }
+    }
+
+    /// Every gossip interval: send queued broadcasts to `gossip_nodes` random members,
+    /// including members dead for less than `gossip_to_the_dead_time` (memberlist `gossip`).
+    pub(crate) fn gossip(&mut self, now: Instant) {
+        if self.queue.len() == 0 && self.user_queue.len() == 0 {
+            return;
+        }
+        let now_dead_limit = self.config.gossip_to_the_dead_time;
+        let me = self.name.clone();
+        self.random_members(self.config.gossip_nodes, |n| {
+            if *n.name == *me {
+                return true;
+            }
+            match n.state {
+                MemberState::Alive | MemberState::Suspect => false,
+                MemberState::Dead => now.saturating_duration_since(n.state_change) > now_dead_limit,
+                MemberState::Left => true,
+            }
+        });
+        for j in 0..self.picked.len() {
+            let node = self.members.get(self.picked[j]);
+            if let Some(to) = node.socket_addr() {
+                let crc = node.vsn.protocol_max >= 5;
+                self.outgoing.push_back(Outgoing::Gossip { to, crc });
+            }
+        }
+    }
+
+    /// Every (scaled) push/pull interval: a full state exchange with one random alive member.
+    pub(crate) fn periodic_push_pull(&mut self, now: Instant) {
+        let me = self.name.clone();
+        self.random_members(1, |n| *n.name == *me || n.state != MemberState::Alive);
+        if let Some(&i) = self.picked.first() {
+            if let Some(to) = self.members.get(i).socket_addr() {
+                let _ = self.start_push_pull(now, to, false, None);
+            }
+        }
+    }
+}

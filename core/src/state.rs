@@ -1,0 +1,394 @@
+//! The member table and memberlist's rules for alive, suspect and dead messages
+//! (memberlist `state.go`: `aliveNode`, `suspectNode`, `deadNode`, `refute`; spec §11).
+
+use alloc::boxed::Box;
+use core::cmp::Reverse;
+use core::hash::BuildHasher;
+use core::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use hashbrown::HashTable;
+use rand_core::Rng;
+
+use crate::event::{Event, LeaveReason, Member, MemberState};
+use crate::memberlist::Memberlist;
+use crate::suspicion::{Suspicion, suspicion_timeout};
+use crate::time::Instant;
+use crate::wire::{Alive, Dead, Encode, IpBytes, Suspect, Vsn};
+
+/// One member as this node knows it. About 80 bytes plus the name's heap allocation.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) name: Box<str>,
+    pub(crate) addr: IpBytes,
+    pub(crate) port: u16,
+    pub(crate) meta: Box<[u8]>,
+    pub(crate) incarnation: u32,
+    pub(crate) state: MemberState,
+    pub(crate) state_change: Instant,
+    pub(crate) vsn: Vsn,
+    pub(crate) suspicion: Option<Box<Suspicion>>,
+}
+
+impl Node {
+    pub(crate) fn socket_addr(&self) -> Option<SocketAddr> {
+        let ip: IpAddr = self.addr.ip()?;
+        Some(SocketAddr::new(ip, self.port))
+    }
+
+    pub(crate) fn dead_or_left(&self) -> bool {
+        matches!(self.state, MemberState::Dead | MemberState::Left)
+    }
+
+    pub(crate) fn snapshot(&self) -> Member {
+        Member {
+            name: self.name.clone(),
+            addr: self
+                .socket_addr()
+                .unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), self.port)),
+            meta: self.meta.clone(),
+            incarnation: self.incarnation,
+            state: self.state,
+            vsn: self.vsn,
+        }
+    }
+}
+
+/// Members in probe order, with a name index (memberlist's `nodes` and `nodeMap`).
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    nodes: alloc::vec::Vec<Node>,
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl Members {
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn find(&self, name: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(name);
+        self.index
+            .find(hash, |&i| &*self.nodes[i as usize].name == name)
+            .map(|&i| i as usize)
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    pub(crate) fn get_mut(&mut self, i: usize) -> &mut Node {
+        &mut self.nodes[i]
+    }
+
+    pub(crate) fn iter(&self) -> core::slice::Iter<'_, Node> {
+        self.nodes.iter()
+    }
+
+    /// Inserts a new member at a random position of the probe order (memberlist swaps it with
+    /// a random member). Returns its position.
+    pub(crate) fn insert_random(&mut self, node: Node, offset: usize) -> usize {
+        let n = self.nodes.len();
+        self.nodes.push(node);
+        let offset = offset % (n + 1);
+        self.nodes.swap(offset, n);
+        self.set_index(offset);
+        if offset != n {
+            self.set_index(n);
+        }
+        offset
+    }
+
+    fn set_index(&mut self, i: usize) {
+        let hash = self.hasher.hash_one(&*self.nodes[i].name);
+        let nodes = &self.nodes;
+        let name = &*nodes[i].name;
+        match self
+            .index
+            .find_mut(hash, |&j| &*nodes[j as usize].name == name)
+        {
+            Some(slot) => *slot = i as u32,
+            None => {
+                let hasher = &self.hasher;
+                self.index.insert_unique(hash, i as u32, |&j| {
+                    hasher.hash_one(&*nodes[j as usize].name)
+                });
+            }
+        }
+    }
+
+    /// Forgets members for which `reap` is true, shuffles the rest (memberlist `resetNodes`).
+    pub(crate) fn reap_and_shuffle(&mut self, rng: &mut impl Rng, reap: impl Fn(&Node) -> bool) {
+        self.nodes.retain(|n| !reap(n));
+        // Fisher-Yates, as Go's shuffleNodes.
+        for i in (1..self.nodes.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            self.nodes.swap(i, j);
+        }
+        self.rebuild_index();
+    }
+
+    fn rebuild_index(&mut self) {
+        self.index.clear();
+        let (nodes, hasher) = (&self.nodes, &self.hasher);
+        for (i, n) in nodes.iter().enumerate() {
+            let hash = hasher.hash_one(&*n.name);
+            self.index.insert_unique(hash, i as u32, |&j| {
+                hasher.hash_one(&*nodes[j as usize].name)
+            });
+        }
+    }
+}
+
+impl Memberlist {
+    /// Queues a membership message about `node`, replacing older news about it.
+    pub(crate) fn broadcast_msg(&mut self, node: &str, msg: &impl Encode, notify: bool) {
+        let mut v = alloc::vec::Vec::with_capacity(msg.encoded_len());
+        if msg.encode_to_vec(&mut v).is_ok() {
+            self.queue.push(Some(node), Bytes::from(v), notify);
+        }
+    }
+
+    /// memberlist's `aliveNode`.
+    pub(crate) fn alive_node(&mut self, a: &Alive<'_>, bootstrap: bool, now: Instant) {
+        let is_local = a.node == &*self.name;
+        if self.leaving && is_local {
+            return;
+        }
+        let v = a.vsn;
+        if v.protocol_min == 0 || v.protocol_max == 0 || v.protocol_min > v.protocol_max {
+            return;
+        }
+        let mut updates_node = false;
+        let i = match self.members.find(a.node) {
+            None => {
+                let node = Node {
+                    name: Box::from(a.node),
+                    addr: a.addr,
+                    port: a.port,
+                    meta: Box::from(a.meta),
+                    incarnation: 0,
+                    state: MemberState::Dead,
+                    state_change: now,
+                    vsn: a.vsn,
+                    suspicion: None,
+                };
+                let offset = self.rng.next_u64() as usize;
+                self.members.insert_random(node, offset)
+            }
+            Some(i) => {
+                let node = self.members.get(i);
+                if node.addr != a.addr || node.port != a.port {
+                    let reclaim = !self.config.dead_node_reclaim_time.is_zero()
+                        && now.saturating_duration_since(node.state_change)
+                            > self.config.dead_node_reclaim_time;
+                    if node.state == MemberState::Left
+                        || (node.state == MemberState::Dead && reclaim)
+                    {
+                        updates_node = true;
+                    } else {
+                        let existing = node.snapshot();
+                        let other = Member {
+                            name: Box::from(a.node),
+                            addr: a
+                                .addr
+                                .ip()
+                                .map(|ip| SocketAddr::new(ip, a.port))
+                                .unwrap_or(existing.addr),
+                            meta: Box::from(a.meta),
+                            incarnation: a.incarnation,
+                            state: MemberState::Alive,
+                            vsn: a.vsn,
+                        };
+                        self.events
+                            .push_back(Event::NameConflict { existing, other });
+                        return;
+                    }
+                }
+                i
+            }
+        };
+        let node = self.members.get(i);
+        if a.incarnation <= node.incarnation && !is_local && !updates_node {
+            return;
+        }
+        if a.incarnation < node.incarnation && is_local {
+            return;
+        }
+        let old_state = node.state;
+        let meta_changed = *node.meta != *a.meta;
+        self.members.get_mut(i).suspicion = None;
+        if !bootstrap && is_local {
+            let node = self.members.get(i);
+            if a.incarnation == node.incarnation && !meta_changed && a.vsn == node.vsn {
+                return;
+            }
+            self.refute(a.incarnation);
+            return;
+        }
+        self.broadcast_msg(a.node, a, false);
+        let node = self.members.get_mut(i);
+        node.vsn = a.vsn;
+        node.incarnation = a.incarnation;
+        if meta_changed {
+            node.meta = Box::from(a.meta);
+        }
+        node.addr = a.addr;
+        node.port = a.port;
+        if node.state != MemberState::Alive {
+            node.state = MemberState::Alive;
+            node.state_change = now;
+        }
+        if matches!(old_state, MemberState::Dead | MemberState::Left) {
+            let m = node.snapshot();
+            self.forget_failed(&m.name);
+            self.events.push_back(Event::MemberJoined(m));
+        } else if meta_changed {
+            self.events.push_back(Event::MemberUpdated(node.snapshot()));
+        }
+    }
+
+    /// memberlist's `suspectNode`.
+    pub(crate) fn suspect_node(&mut self, s: &Suspect<'_>, now: Instant) {
+        let Some(i) = self.members.find(s.node) else {
+            return;
+        };
+        let node = self.members.get_mut(i);
+        if s.incarnation < node.incarnation {
+            return;
+        }
+        if let Some(susp) = node.suspicion.as_mut() {
+            if susp.confirm(s.from, now) {
+                let deadline = susp.deadline;
+                self.suspicion_timers
+                    .push(Reverse((deadline, Box::from(s.node))));
+                self.broadcast_msg(s.node, s, false);
+            }
+            return;
+        }
+        if node.state != MemberState::Alive {
+            return;
+        }
+        if s.node == &*self.name {
+            self.refute(s.incarnation);
+            return;
+        }
+        self.broadcast_msg(s.node, s, false);
+        let n = self.members.len();
+        let mult = self.config.suspicion_mult;
+        let mut k = mult.saturating_sub(2);
+        if (n as i64) - 2 < i64::from(k) {
+            k = 0;
+        }
+        let min = suspicion_timeout(mult, n, self.config.probe_interval);
+        let max = min * self.config.suspicion_max_timeout_mult;
+        let susp = Suspicion::new(s.from, k, min, max, now);
+        self.suspicion_timers
+            .push(Reverse((susp.deadline, Box::from(s.node))));
+        let node = self.members.get_mut(i);
+        node.incarnation = s.incarnation;
+        node.state = MemberState::Suspect;
+        node.state_change = now;
+        node.suspicion = Some(Box::new(susp));
+    }
+
+    /// Fires the suspicion timers that are due: a member still suspected is declared dead.
+    pub(crate) fn expire_suspicions(&mut self, now: Instant) {
+        while let Some(Reverse((deadline, _))) = self.suspicion_timers.peek() {
+            if *deadline > now {
+                break;
+            }
+            let Some(Reverse((deadline, name))) = self.suspicion_timers.pop() else {
+                break;
+            };
+            let Some(i) = self.members.find(&name) else {
+                continue;
+            };
+            let node = self.members.get(i);
+            // A stale entry: the suspicion ended or was moved to another deadline.
+            match &node.suspicion {
+                Some(s) if s.deadline == deadline => {}
+                _ => continue,
+            }
+            let d = Dead {
+                incarnation: node.incarnation,
+                node: &name,
+                from: &self.name.clone(),
+            };
+            self.dead_node(&d, now);
+        }
+    }
+
+    /// memberlist's `deadNode`; `from == node` means the member left.
+    pub(crate) fn dead_node(&mut self, d: &Dead<'_>, now: Instant) {
+        let Some(i) = self.members.find(d.node) else {
+            return;
+        };
+        let node = self.members.get_mut(i);
+        if d.incarnation < node.incarnation {
+            return;
+        }
+        node.suspicion = None;
+        if node.dead_or_left() {
+            return;
+        }
+        let is_local = d.node == &*self.name;
+        if is_local {
+            if !self.leaving {
+                self.refute(d.incarnation);
+                return;
+            }
+            self.broadcast_msg(d.node, d, true);
+        } else {
+            self.broadcast_msg(d.node, d, false);
+        }
+        let node = self.members.get_mut(i);
+        node.incarnation = d.incarnation;
+        let reason = if d.is_leave() {
+            node.state = MemberState::Left;
+            LeaveReason::Left
+        } else {
+            node.state = MemberState::Dead;
+            LeaveReason::Failed
+        };
+        node.state_change = now;
+        let member = node.snapshot();
+        if reason == LeaveReason::Failed && !is_local {
+            self.remember_failed(&member, now);
+        }
+        self.events.push_back(Event::MemberLeft { member, reason });
+    }
+
+    /// memberlist's `refute`: outbid an accusation against this node with a higher
+    /// incarnation, and count it against this node's health.
+    pub(crate) fn refute(&mut self, accused: u32) {
+        let Some(i) = self.members.find(&self.name.clone()) else {
+            return;
+        };
+        let node = self.members.get_mut(i);
+        let mut inc = node.incarnation.wrapping_add(1);
+        if accused >= inc {
+            inc = accused.wrapping_add(1);
+        }
+        node.incarnation = inc;
+        self.awareness.apply(1);
+        let node = self.members.get(i);
+        let (name, addr, port, meta, vsn) = (
+            node.name.clone(),
+            node.addr,
+            node.port,
+            node.meta.clone(),
+            node.vsn,
+        );
+        let a = Alive {
+            incarnation: inc,
+            node: &name,
+            addr,
+            port,
+            meta: &meta,
+            vsn,
+        };
+        self.broadcast_msg(&name, &a, false);
+    }
+}
