@@ -3,4 +3,33 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backend;
+pub mod robust;
+pub mod scenarios;
+pub mod sim;
 pub mod vectors;
+
+/// Stamps out one `#[test]` per scenario for a backend: `$make` builds a fresh backend for
+/// each test. A failure names the backend and the scenario (`sim::crash_detected`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            join_5, join_30, crash_detected, graceful_leave, paused_node_refutes,
+            broadcast_is_transmit_limited, user_messages, meta_update_spreads,
+            push_pull_delivers_local_state, partition_heals, long_partition_heals);
+    };
+    (@each $make:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $scenario() {
+                let mut backend = $make;
+                let b: &mut dyn $crate::backend::Backend = &mut backend;
+                match $crate::scenarios::$scenario(b) {
+                    Ok(report) => eprintln!("{}::{}: {}", b.name(), stringify!($scenario), report),
+                    Err(e) => panic!("{}::{} failed: {}", b.name(), stringify!($scenario), e),
+                }
+            }
+        )*
+    };
+}

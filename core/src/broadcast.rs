@@ -38,15 +38,14 @@ pub(crate) struct BroadcastQueue {
 impl BroadcastQueue {
     /// Queues `msg`, replacing a queued message with the same `key`.
     pub(crate) fn push(&mut self, key: Option<&str>, msg: Bytes, notify: bool) {
-        if let Some(k) = key {
-            if let Some(i) = self
+        if let Some(k) = key
+            && let Some(i) = self
                 .items
                 .iter()
                 .position(|it| it.key.as_deref() == Some(k))
-            {
-                let old = self.items.remove(i);
-                self.notified |= old.notify;
-            }
+        {
+            let old = self.items.remove(i);
+            self.notified |= old.notify;
         }
         self.next_id += 1;
         self.items.push(Item {

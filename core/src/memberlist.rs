@@ -177,6 +177,10 @@ pub struct Memberlist {
     pub(crate) scratch: Scratch,
     pub(crate) picked: Vec<usize>,
     pub(crate) next_join_id: u64,
+    /// When an input last arrived, to notice that this node itself stalled.
+    pub(crate) last_input: Instant,
+    /// The sender of the datagram being handled: a refutation is also sent straight back.
+    pub(crate) reply_to: Option<SocketAddr>,
 }
 
 impl core::fmt::Debug for Memberlist {
@@ -251,6 +255,8 @@ impl Memberlist {
             scratch: Scratch::default(),
             picked: Vec::with_capacity(8),
             next_join_id: 0,
+            last_input: now,
+            reply_to: None,
             config,
         };
         // memberlist's setAlive: our own alive, incarnation 1, through the normal rules.
@@ -324,6 +330,27 @@ impl Memberlist {
         self.awareness.score()
     }
 
+    #[doc(hidden)]
+    pub fn debug_suspicions(&self) -> alloc::vec::Vec<(alloc::string::String, Option<Instant>)> {
+        let mut v: alloc::vec::Vec<_> = self
+            .members
+            .iter()
+            .filter(|n| n.state == MemberState::Suspect)
+            .map(|n| {
+                (
+                    alloc::string::String::from(&*n.name),
+                    n.suspicion.as_ref().map(|s| s.deadline),
+                )
+            })
+            .collect();
+        v.extend(
+            self.suspicion_timers
+                .iter()
+                .map(|core::cmp::Reverse((d, n))| (alloc::format!("heap {n}"), Some(*d))),
+        );
+        v
+    }
+
     pub(crate) fn next_seq_no(&mut self) -> u32 {
         self.seq_no = self.seq_no.wrapping_add(1);
         self.seq_no
@@ -347,7 +374,38 @@ impl Memberlist {
 
     /// A deadline passed (or may have): run the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.enter(now);
         self.drive(now);
+    }
+
+    /// Notices that this node itself stalled (a paused process, a long GC, an overloaded
+    /// host): its deadlines are at most a gossip interval apart, so a gap of a whole probe
+    /// interval between inputs means it was not running. Then the failures it would see are
+    /// its own: rumor refutes at once (an alive with a new incarnation cancels suspicions of
+    /// this node wherever it arrives), drops the probe that timed out while it slept instead
+    /// of accusing the target, counts the stall against its own health, and gives members it
+    /// suspects one more probe interval, so refutations waiting in its socket buffer can
+    /// still arrive. memberlist has no such check; the messages it sends are the usual ones.
+    fn enter(&mut self, now: Instant) {
+        let gap = now.saturating_duration_since(self.last_input);
+        self.last_input = now;
+        if gap < self.config.probe_interval || self.leaving {
+            return;
+        }
+        if let Some(p) = self.probe.take()
+            && let Some(id) = p.fallback
+        {
+            self.abandon_stream(id);
+        }
+        self.awareness.apply(1);
+        let grace = now + self.config.probe_interval;
+        self.defer_suspicions(grace);
+        if let Some(i) = self.self_index() {
+            let inc = self.members.get(i).incarnation;
+            self.refute(inc);
+            // `refute` already counted against our health; once is enough.
+            self.awareness.apply(-1);
+        }
     }
 
     /// Runs every timer that is due at `now`.
@@ -451,7 +509,7 @@ impl Memberlist {
             let mut v = Vec::with_capacity(payload.len() + 1);
             v.push(MessageType::User as u8);
             v.extend_from_slice(payload);
-            self.outgoing.push_back(Outgoing::User {
+            self.outgoing.push_back(Outgoing::Message {
                 to: addr,
                 msg: Bytes::from(v),
                 crc,
@@ -510,7 +568,7 @@ impl Memberlist {
         let anyone = self
             .members
             .iter()
-            .any(|n| &*n.name != &*self.name && n.state == MemberState::Alive);
+            .any(|n| *n.name != *self.name && n.state == MemberState::Alive);
         if anyone && self.queue.has_notify() {
             self.leave_deadline = Some(now + timeout);
         } else {
@@ -520,11 +578,11 @@ impl Memberlist {
     }
 
     fn leave_progress(&mut self, now: Instant) {
-        if let Some(deadline) = self.leave_deadline {
-            if self.queue.take_notified() || now >= deadline {
-                self.leave_deadline = None;
-                self.events.push_back(Event::LeaveFinished);
-            }
+        if let Some(deadline) = self.leave_deadline
+            && (self.queue.take_notified() || now >= deadline)
+        {
+            self.leave_deadline = None;
+            self.events.push_back(Event::LeaveFinished);
         }
     }
 

@@ -47,8 +47,9 @@ pub(crate) enum Outgoing {
         to: SocketAddr,
         crc: bool,
     },
-    /// A user message (type byte included).
-    User {
+    /// A message encoded in advance (type byte included): user messages, and the direct
+    /// suspect and alive messages that speed up refutation.
+    Message {
         to: SocketAddr,
         msg: Bytes,
         crc: bool,
@@ -195,7 +196,7 @@ impl Memberlist {
                 s.broadcasts.clear();
                 return self.finish(s, to, crc, buf);
             }
-            Outgoing::User { to, msg, crc } => {
+            Outgoing::Message { to, msg, crc } => {
                 s.packet.clear();
                 s.packet.extend_from_slice(&msg);
                 return self.finish(s, to, crc, buf);
@@ -243,10 +244,10 @@ impl Memberlist {
         let mut body: &[u8] = &s.packet;
         if self.config.enable_compression {
             s.compressed.resize(s.packet.len() + 32, 0);
-            if let Ok(n) = self.lzw.compress_message(&s.packet, &mut s.compressed) {
-                if n < s.packet.len() {
-                    body = &s.compressed[..n];
-                }
+            if let Ok(n) = self.lzw.compress_message(&s.packet, &mut s.compressed)
+                && n < s.packet.len()
+            {
+                body = &s.compressed[..n];
             }
         }
         buf.clear();
@@ -303,6 +304,7 @@ impl Memberlist {
             return Err(kind(InputErrorKind::LabelMismatch));
         }
         let mut plain = self.scratch.inbound.pop().unwrap_or_default();
+        self.reply_to = Some(from);
         let r = (|| {
             let body: &[u8] = match &self.config.keyring {
                 Some(ring) => {
@@ -324,6 +326,7 @@ impl Memberlist {
                 })
         })();
         self.scratch.inbound.push(plain);
+        self.reply_to = None;
         r
     }
 

@@ -61,15 +61,16 @@ impl Memberlist {
             self.next_probe = advance(self.next_probe, self.config.probe_interval, now);
             self.probe_tick_pending = true;
         }
-        if let Some(p) = &self.probe {
-            if !p.indirect && now >= p.timeout_at {
-                self.start_indirect(now);
-            }
+        if let Some(p) = &self.probe
+            && !p.indirect
+            && now >= p.timeout_at
+        {
+            self.start_indirect(now);
         }
-        if let Some(p) = &self.probe {
-            if now >= p.end_at {
-                self.probe_failed(now);
-            }
+        if let Some(p) = &self.probe
+            && now >= p.end_at
+        {
+            self.probe_failed(now);
         }
         if self.probe_tick_pending && self.probe.is_none() && !self.leaving {
             self.probe_tick_pending = false;
@@ -200,10 +201,10 @@ impl Memberlist {
     /// An ack for `seq` arrived (datagram, relayed, or stream ping).
     pub(crate) fn on_ack(&mut self, seq: u32) {
         if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
-            if let Some(p) = self.probe.take() {
-                if let Some(id) = p.fallback {
-                    self.abandon_stream(id);
-                }
+            if let Some(p) = self.probe.take()
+                && let Some(id) = p.fallback
+            {
+                self.abandon_stream(id);
             }
             self.awareness.apply(-1);
             return;
@@ -219,10 +220,10 @@ impl Memberlist {
 
     /// A nack for `seq`: a relay could not reach our target, but it is alive itself.
     pub(crate) fn on_nack(&mut self, seq: u32) {
-        if let Some(p) = self.probe.as_mut() {
-            if p.seq == seq {
-                p.nacks += 1;
-            }
+        if let Some(p) = self.probe.as_mut()
+            && p.seq == seq
+        {
+            p.nacks += 1;
         }
     }
 
@@ -330,10 +331,10 @@ impl Memberlist {
     pub(crate) fn periodic_push_pull(&mut self, now: Instant) {
         let me = self.name.clone();
         self.random_members(1, |n| *n.name == *me || n.state != MemberState::Alive);
-        if let Some(&i) = self.picked.first() {
-            if let Some(to) = self.members.get(i).socket_addr() {
-                let _ = self.start_push_pull(now, to, false, None);
-            }
+        if let Some(&i) = self.picked.first()
+            && let Some(to) = self.members.get(i).socket_addr()
+        {
+            let _ = self.start_push_pull(now, to, false, None);
         }
     }
 }

@@ -150,6 +150,18 @@ impl Memberlist {
         }
     }
 
+    /// Sends an encoded copy of `msg` straight to `to`, besides any gossip.
+    pub(crate) fn send_direct(&mut self, to: SocketAddr, msg: &impl Encode, crc: bool) {
+        let mut v = alloc::vec::Vec::with_capacity(msg.encoded_len());
+        if msg.encode_to_vec(&mut v).is_ok() {
+            self.outgoing.push_back(crate::packet::Outgoing::Message {
+                to,
+                msg: Bytes::from(v),
+                crc,
+            });
+        }
+    }
+
     /// memberlist's `aliveNode`.
     pub(crate) fn alive_node(&mut self, a: &Alive<'_>, bootstrap: bool, now: Instant) {
         let is_local = a.node == &*self.name;
@@ -249,16 +261,29 @@ impl Memberlist {
         }
     }
 
-    /// memberlist's `suspectNode`.
+    /// memberlist's `suspectNode`. `settled` marks a suspicion that stands for a peer's
+    /// verdict of death (from push/pull): its timeout starts at the minimum.
     pub(crate) fn suspect_node(&mut self, s: &Suspect<'_>, now: Instant) {
+        self.suspect_node_with(s, false, now);
+    }
+
+    pub(crate) fn suspect_node_with(&mut self, s: &Suspect<'_>, settled: bool, now: Instant) {
         let Some(i) = self.members.find(s.node) else {
             return;
         };
         let node = self.members.get_mut(i);
         if s.incarnation < node.incarnation {
+            self.answer_stale_accusation(s.node, s.incarnation);
             return;
         }
         if let Some(susp) = node.suspicion.as_mut() {
+            if settled {
+                susp.settle(now);
+                let deadline = susp.deadline;
+                self.suspicion_timers
+                    .push(Reverse((deadline, Box::from(s.node))));
+                return;
+            }
             if susp.confirm(s.from, now) {
                 let deadline = susp.deadline;
                 self.suspicion_timers
@@ -283,7 +308,10 @@ impl Memberlist {
         }
         let min = suspicion_timeout(mult, n, self.config.probe_interval);
         let max = min * self.config.suspicion_max_timeout_mult;
-        let susp = Suspicion::new(s.from, k, min, max, now);
+        let mut susp = Suspicion::new(s.from, k, min, max, now);
+        if settled {
+            susp.settle(now);
+        }
         self.suspicion_timers
             .push(Reverse((susp.deadline, Box::from(s.node))));
         let node = self.members.get_mut(i);
@@ -291,6 +319,13 @@ impl Memberlist {
         node.state = MemberState::Suspect;
         node.state_change = now;
         node.suspicion = Some(Box::new(susp));
+        // Lifeguard's buddy system, sooner: tell the member it is suspected now rather than
+        // at our next probe of it, so that it can refute (straight back to us, see `refute`)
+        // before the suspicion runs out. If it is paused, the message waits in its socket.
+        let (addr, crc) = (node.socket_addr(), node.vsn.protocol_max >= 5);
+        if let Some(addr) = addr {
+            self.send_direct(addr, s, crc);
+        }
     }
 
     /// Fires the suspicion timers that are due: a member still suspected is declared dead.
@@ -320,6 +355,28 @@ impl Memberlist {
         }
     }
 
+    /// Moves every suspicion deadline earlier than `until` to `until`.
+    pub(crate) fn defer_suspicions(&mut self, until: Instant) {
+        let mut due = alloc::vec::Vec::new();
+        while let Some(Reverse((d, _))) = self.suspicion_timers.peek() {
+            if *d >= until {
+                break;
+            }
+            if let Some(Reverse((_, name))) = self.suspicion_timers.pop() {
+                due.push(name);
+            }
+        }
+        for name in due {
+            if let Some(i) = self.members.find(&name)
+                && let Some(s) = self.members.get_mut(i).suspicion.as_mut()
+                && s.deadline < until
+            {
+                s.deadline = until;
+                self.suspicion_timers.push(Reverse((until, name)));
+            }
+        }
+    }
+
     /// memberlist's `deadNode`; `from == node` means the member left.
     pub(crate) fn dead_node(&mut self, d: &Dead<'_>, now: Instant) {
         let Some(i) = self.members.find(d.node) else {
@@ -327,6 +384,7 @@ impl Memberlist {
         };
         let node = self.members.get_mut(i);
         if d.incarnation < node.incarnation {
+            self.answer_stale_accusation(d.node, d.incarnation);
             return;
         }
         node.suspicion = None;
@@ -363,7 +421,7 @@ impl Memberlist {
     /// memberlist's `refute`: outbid an accusation against this node with a higher
     /// incarnation, and count it against this node's health.
     pub(crate) fn refute(&mut self, accused: u32) {
-        let Some(i) = self.members.find(&self.name.clone()) else {
+        let Some(i) = self.self_index() else {
             return;
         };
         let node = self.members.get_mut(i);
@@ -373,13 +431,24 @@ impl Memberlist {
         }
         node.incarnation = inc;
         self.awareness.apply(1);
+        self.announce_self(true);
+    }
+
+    /// Gossips this node's current alive (when `gossip`) and, while a datagram is being
+    /// handled, sends it straight back to its sender: gossip alone may miss the accuser before
+    /// its suspicion expires.
+    fn announce_self(&mut self, gossip: bool) {
+        let Some(i) = self.self_index() else {
+            return;
+        };
         let node = self.members.get(i);
-        let (name, addr, port, meta, vsn) = (
+        let (name, addr, port, meta, vsn, inc) = (
             node.name.clone(),
             node.addr,
             node.port,
             node.meta.clone(),
             node.vsn,
+            node.incarnation,
         );
         let a = Alive {
             incarnation: inc,
@@ -389,6 +458,24 @@ impl Memberlist {
             meta: &meta,
             vsn,
         };
-        self.broadcast_msg(&name, &a, false);
+        if gossip {
+            self.broadcast_msg(&name, &a, false);
+        }
+        if let Some(to) = self.reply_to {
+            self.send_direct(to, &a, false);
+        }
+    }
+
+    /// An accusation of this node at an incarnation it already outbid: memberlist ignores it,
+    /// but the accuser evidently missed the refutation, so rumor sends it the current alive.
+    fn answer_stale_accusation(&mut self, node: &str, incarnation: u32) {
+        if node != &*self.name || self.leaving {
+            return;
+        }
+        if let Some(i) = self.self_index()
+            && incarnation < self.members.get(i).incarnation
+        {
+            self.announce_self(false);
+        }
     }
 }

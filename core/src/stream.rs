@@ -32,7 +32,6 @@ enum Role {
 #[derive(Debug)]
 struct Stream {
     id: StreamId,
-    peer: SocketAddr,
     role: Role,
     deadline: Instant,
     connected: bool,
@@ -80,9 +79,9 @@ impl Streams {
             return None;
         }
         let id = self.new_id();
+        let _ = peer;
         self.list.push(Stream {
             id,
-            peer,
             role: Role::Serve,
             deadline: now + config.tcp_timeout,
             connected: true,
@@ -124,7 +123,6 @@ impl Memberlist {
         let id = self.streams.new_id();
         self.streams.list.push(Stream {
             id,
-            peer: to,
             role,
             deadline: now + timeout,
             connected: false,
@@ -381,11 +379,12 @@ impl Memberlist {
                     + crate::wire::STREAM_HEADER_LEN
                     + 2
                     + crate::wire::MAX_LABEL_LEN;
-                if s.recv.len() + bytes.len() > cap {
+                let len = s.recv.len() + bytes.len();
+                if len > cap {
                     self.abandon_stream(id);
                     return Err(err(InputErrorKind::Decode(DecodeError::TooLarge {
                         what: "stream message",
-                        len: s_len_plus(bytes.len()),
+                        len,
                         limit: cap,
                     })));
                 }
@@ -636,12 +635,16 @@ impl Memberlist {
                     },
                     now,
                 ),
-                NodeState::Dead | NodeState::Suspect => self.suspect_node(
+                // memberlist turns a remote death into a local suspicion, so the member can
+                // still refute. rumor starts that suspicion at its shortest timeout when the
+                // peer reports the member dead: the peer's suspicion already ran its course.
+                NodeState::Dead | NodeState::Suspect => self.suspect_node_with(
                     &Suspect {
                         incarnation: s.incarnation,
                         node: s.name,
                         from: &me,
                     },
+                    s.state == NodeState::Dead,
                     now,
                 ),
                 NodeState::Other(_) => {}
@@ -686,8 +689,4 @@ fn err(kind: InputErrorKind) -> InputError {
         kind,
         state_changed: false,
     }
-}
-
-fn s_len_plus(n: usize) -> usize {
-    n
 }

@@ -67,9 +67,12 @@ impl Suspicion {
         true
     }
 
-    /// Confirmations received so far.
-    pub(crate) fn confirmations(&self) -> u32 {
-        self.n
+    /// Treats the suspicion as fully confirmed: the timeout drops to `min`. Used when a peer
+    /// reports the member dead in a push/pull, which means the peer's own suspicion already
+    /// ran its course with its own confirmations.
+    pub(crate) fn settle(&mut self, now: Instant) {
+        self.n = self.k;
+        self.deadline = (self.start + self.min).max(now).min(self.deadline);
     }
 }
 
@@ -103,7 +106,11 @@ mod tests {
         assert!(s.confirm("c", t0 + Duration::from_secs(5)));
         assert_eq!(s.deadline, t0 + min);
         assert!(!s.confirm("d", t0), "at most k confirmations count");
-        assert_eq!(s.confirmations(), 2);
+        assert_eq!(s.n, 2);
+        let mut s = Suspicion::new("a", 2, min, max, t0);
+        s.settle(t0 + Duration::from_secs(1));
+        assert_eq!(s.deadline, t0 + min);
+        assert!(!s.confirm("b", t0), "nothing left to confirm");
         let s = Suspicion::new("a", 0, min, max, t0);
         assert_eq!(s.deadline, t0 + min);
     }

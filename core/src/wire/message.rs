@@ -132,6 +132,7 @@ impl Body for Ping<'_> {
 impl<'a> Fields<'a> for Ping<'a> {
     const FIELDS: &'static [&'static str] =
         &["SeqNo", "Node", "SourceAddr", "SourcePort", "SourceNode"];
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.seq_no = r.uint("SeqNo")?,
@@ -209,6 +210,7 @@ impl<'a> Fields<'a> for IndirectPing<'a> {
         "SourcePort",
         "SourceNode",
     ];
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.seq_no = r.uint("SeqNo")?,
@@ -252,6 +254,7 @@ impl Body for Ack<'_> {
 
 impl<'a> Fields<'a> for Ack<'a> {
     const FIELDS: &'static [&'static str] = &["SeqNo", "Payload"];
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.seq_no = r.uint("SeqNo")?,
@@ -282,6 +285,7 @@ impl Body for Nack {
 
 impl<'a> Fields<'a> for Nack {
     const FIELDS: &'static [&'static str] = &["SeqNo"];
+    #[inline]
     fn set(&mut self, _: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         self.seq_no = r.uint("SeqNo")?;
         Ok(())
@@ -309,6 +313,7 @@ impl Body for ErrResp<'_> {
 
 impl<'a> Fields<'a> for ErrResp<'a> {
     const FIELDS: &'static [&'static str] = &["Error"];
+    #[inline]
     fn set(&mut self, _: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         self.error = r.str("Error")?;
         Ok(())
@@ -366,6 +371,7 @@ impl Body for Suspect<'_> {
 
 impl<'a> Fields<'a> for Suspect<'a> {
     const FIELDS: &'static [&'static str] = ACCUSATION_FIELDS;
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.incarnation = r.uint("Incarnation")?,
@@ -406,6 +412,7 @@ impl Body for Dead<'_> {
 
 impl<'a> Fields<'a> for Dead<'a> {
     const FIELDS: &'static [&'static str] = ACCUSATION_FIELDS;
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.incarnation = r.uint("Incarnation")?,
@@ -468,6 +475,7 @@ impl Body for Alive<'_> {
 
 impl<'a> Fields<'a> for Alive<'a> {
     const FIELDS: &'static [&'static str] = &["Incarnation", "Node", "Addr", "Port", "Meta", "Vsn"];
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.incarnation = r.uint("Incarnation")?,
@@ -524,6 +532,7 @@ impl PushPullHeader {
 
 impl<'a> Fields<'a> for PushPullHeader {
     const FIELDS: &'static [&'static str] = &["Nodes", "UserStateLen", "Join"];
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.nodes = r.uint("Nodes")?,
@@ -554,6 +563,7 @@ impl UserMsgHeader {
 
 impl<'a> Fields<'a> for UserMsgHeader {
     const FIELDS: &'static [&'static str] = &["UserMsgLen"];
+    #[inline]
     fn set(&mut self, _: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         self.user_msg_len = r.uint("UserMsgLen")?;
         Ok(())
@@ -627,6 +637,7 @@ impl<'a> Fields<'a> for PushNodeState<'a> {
         "State",
         "Vsn",
     ];
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.name = r.str("Name")?,
@@ -669,6 +680,7 @@ impl Body for Compress<'_> {
 
 impl<'a> Fields<'a> for Compress<'a> {
     const FIELDS: &'static [&'static str] = &["Algo", "Buf"];
+    #[inline]
     fn set(&mut self, i: usize, r: &mut Reader<'a>) -> Result<(), DecodeError> {
         match i {
             0 => self.algo = r.uint("Algo")?,

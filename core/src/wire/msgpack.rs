@@ -26,15 +26,21 @@ impl<'b> Writer<'b> {
         self.pos
     }
 
+    /// Claims the next `n` bytes of the buffer: one bounds check for a whole value.
     #[inline]
-    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        let end = self.pos + bytes.len();
+    fn claim(&mut self, n: usize) -> Result<&mut [u8], EncodeError> {
+        let end = self.pos + n;
         let dst = self
             .buf
             .get_mut(self.pos..end)
             .ok_or(EncodeError::BufferTooSmall { needed: end })?;
-        dst.copy_from_slice(bytes);
         self.pos = end;
+        Ok(dst)
+    }
+
+    #[inline]
+    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.claim(bytes.len())?.copy_from_slice(bytes);
         Ok(())
     }
 
@@ -51,6 +57,15 @@ impl<'b> Writer<'b> {
         Ok(())
     }
 
+    /// A marker byte and the bytes after it.
+    #[inline]
+    fn marked(&mut self, marker: u8, bytes: &[u8]) -> Result<(), EncodeError> {
+        let (m, rest) = self.claim(1 + bytes.len())?.split_at_mut(1);
+        m[0] = marker;
+        rest.copy_from_slice(bytes);
+        Ok(())
+    }
+
     /// A map header; memberlist structs have at most 8 fields, so always a fixmap.
     #[inline]
     pub(crate) fn map(&mut self, len: u8) -> Result<(), EncodeError> {
@@ -58,10 +73,12 @@ impl<'b> Writer<'b> {
         self.byte(Marker::FixMap(len).to_u8())
     }
 
-    /// A map key: a field name, always a short fixstr.
-    #[inline]
+    /// A map key: a field name, always a short fixstr. Always inlined, so that the name is a
+    /// constant and its bytes are stored without a call to `memcpy`.
+    #[inline(always)]
     pub(crate) fn key(&mut self, name: &str) -> Result<(), EncodeError> {
-        self.str(name.as_bytes())
+        debug_assert!(name.len() <= 31);
+        self.marked(Marker::FixStr(name.len() as u8).to_u8(), name.as_bytes())
     }
 
     /// A string or byte slice as go-msgpack writes both: fixstr, str16 or str32, never str8.
@@ -69,10 +86,11 @@ impl<'b> Writer<'b> {
     pub(crate) fn str(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         let len = bytes.len();
         if len <= 31 {
-            self.byte(Marker::FixStr(len as u8).to_u8())?;
-        } else if let Ok(l) = u16::try_from(len) {
-            self.byte(Marker::Str16.to_u8())?;
-            self.raw(&l.to_be_bytes())?;
+            return self.marked(Marker::FixStr(len as u8).to_u8(), bytes);
+        }
+        if let Ok(l) = u16::try_from(len) {
+            let [a, b] = l.to_be_bytes();
+            self.raw(&[Marker::Str16.to_u8(), a, b])?;
         } else {
             let l = u32::try_from(len).map_err(|_| EncodeError::TooLarge {
                 what: "string",
@@ -162,10 +180,15 @@ pub(crate) const fn uint_len(v: u64) -> usize {
 }
 
 /// Reads msgpack values from a borrowed slice.
+///
+/// The unread bytes are kept as a shrinking slice rather than a buffer and an index, so every
+/// read is a single length check. Each reader of a value tries the form go-msgpack writes first
+/// (positive fixint, fixstr, fixmap) with a byte-range test, and only then classifies the marker
+/// in full: the lenient forms cost nothing on the common path.
 #[derive(Debug, Clone)]
 pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    rest: &'a [u8],
+    len: usize,
 }
 
 /// The shape of a struct on the wire.
@@ -175,45 +198,107 @@ enum StructForm {
     Nil,
 }
 
+/// Positive fixint markers: the value is the byte.
+const FIXPOS_MAX: u8 = 0x7f;
+
+/// True for a fixstr marker (`0xa0..=0xbf`, length in the low 5 bits).
+#[inline]
+const fn is_fixstr(b: u8) -> bool {
+    b & 0xe0 == 0xa0
+}
+
+/// [`SCALAR_LEN`] of a marker that is not a fixed-size scalar.
+const NOT_SCALAR: u8 = u8::MAX;
+
+/// For each marker byte, the bytes that follow it if it is a scalar whose size the marker
+/// alone gives (ints, floats, nil, bools, fixstr, fixext), else [`NOT_SCALAR`] (containers and
+/// length-prefixed values). Lets [`Reader::skip`] pass most values with one lookup.
+const SCALAR_LEN: [u8; 256] = {
+    let mut table = [NOT_SCALAR; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match Marker::from_u8(b as u8) {
+            Marker::FixPos(_)
+            | Marker::FixNeg(_)
+            | Marker::Null
+            | Marker::True
+            | Marker::False
+            | Marker::Reserved => 0,
+            Marker::U8 | Marker::I8 => 1,
+            Marker::U16 | Marker::I16 => 2,
+            Marker::U32 | Marker::I32 | Marker::F32 => 4,
+            Marker::U64 | Marker::I64 | Marker::F64 => 8,
+            Marker::FixStr(n) => n,
+            Marker::FixExt1 => 2,
+            Marker::FixExt2 => 3,
+            Marker::FixExt4 => 5,
+            Marker::FixExt8 => 9,
+            Marker::FixExt16 => 17,
+            _ => NOT_SCALAR,
+        };
+        b += 1;
+    }
+    table
+};
+
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            rest: buf,
+            len: buf.len(),
+        }
     }
 
     pub(crate) fn position(&self) -> usize {
-        self.pos
+        self.len - self.rest.len()
     }
 
     pub(crate) fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+        self.rest.len()
     }
 
     /// The unread rest of the input.
     pub(crate) fn rest(&self) -> &'a [u8] {
-        &self.buf[self.pos..]
+        self.rest
     }
 
     #[inline]
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
-        self.pos = end;
+        let (s, rest) = self
+            .rest
+            .split_at_checked(n)
+            .ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
         Ok(s)
     }
 
     #[inline]
     fn u8(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated)?;
-        self.pos += 1;
+        let (&b, rest) = self.rest.split_first().ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
         Ok(b)
+    }
+
+    /// The next byte if it satisfies `pred`, consumed; otherwise nothing is consumed.
+    #[inline]
+    fn u8_if(&mut self, pred: impl FnOnce(u8) -> bool) -> Option<u8> {
+        match self.rest.split_first() {
+            Some((&b, rest)) if pred(b) => {
+                self.rest = rest;
+                Some(b)
+            }
+            _ => None,
+        }
     }
 
     #[inline]
     fn be<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let s = self.take(N)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
+        let (a, rest) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
+        Ok(*a)
     }
 
     #[inline]
@@ -260,8 +345,19 @@ impl<'a> Reader<'a> {
     /// An unsigned integer that must fit `T` (negative or too large is an error, as in Go).
     #[inline]
     pub(crate) fn uint<T: TryFrom<i128>>(&mut self, field: &'static str) -> Result<T, DecodeError> {
-        let v = self.int(field)?;
-        T::try_from(v).map_err(|_| DecodeError::IntegerOutOfRange { field })
+        // The unsigned forms go-msgpack writes, inline; every other form through `int`.
+        let (v, rest) = match *self.rest {
+            [b @ 0..=FIXPOS_MAX, ref rest @ ..] => (u32::from(b), rest),
+            [0xcc, b, ref rest @ ..] => (u32::from(b), rest),
+            [0xcd, b0, b1, ref rest @ ..] => (u32::from(u16::from_be_bytes([b0, b1])), rest),
+            [0xce, b0, b1, b2, b3, ref rest @ ..] => (u32::from_be_bytes([b0, b1, b2, b3]), rest),
+            _ => {
+                let v = self.int(field)?;
+                return T::try_from(v).map_err(|_| DecodeError::IntegerOutOfRange { field });
+            }
+        };
+        self.rest = rest;
+        T::try_from(i128::from(v)).map_err(|_| DecodeError::IntegerOutOfRange { field })
     }
 
     /// A bool: `true`/`false`, `nil`, or the integers 0 and 1.
@@ -275,9 +371,18 @@ impl<'a> Reader<'a> {
     }
 
     /// A string or byte slice: any str or bin form, or `nil` (empty).
+    #[inline]
     pub(crate) fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
-        let (b, m) = self.marker()?;
-        let len = match m {
+        let b = self.u8()?;
+        if is_fixstr(b) {
+            return self.take(usize::from(b & 0x1f));
+        }
+        self.bytes_slow(b, field)
+    }
+
+    /// [`Reader::bytes`] for every form but fixstr; `b` is the marker, already consumed.
+    fn bytes_slow(&mut self, b: u8, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let len = match Marker::from_u8(b) {
             Marker::Null => return Ok(&[]),
             Marker::FixStr(n) => usize::from(n),
             Marker::Str8 | Marker::Bin8 => usize::from(self.u8()?),
@@ -289,6 +394,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string that must be UTF-8 (rumor's names are Rust strings).
+    #[inline]
     pub(crate) fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let bytes = self.bytes(field)?;
         core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { field })
@@ -297,24 +403,31 @@ impl<'a> Reader<'a> {
     /// A short byte array (an address or a version vector) into `out`: a str/bin form, or a
     /// msgpack array of small integers, which Go also accepts for `[]byte` (spec §3.2, T04).
     /// Returns the number of bytes the value held; only the first `out.len()` are kept.
+    #[inline]
     pub(crate) fn small_bytes(
         &mut self,
         field: &'static str,
         out: &mut [u8],
     ) -> Result<usize, DecodeError> {
-        let save = self.pos;
-        let (_, m) = self.marker()?;
-        let n = match m {
+        let is_array = |b| {
+            matches!(
+                Marker::from_u8(b),
+                Marker::FixArray(_) | Marker::Array16 | Marker::Array32
+            )
+        };
+        let Some(b) = self.u8_if(is_array) else {
+            let s = self.bytes(field)?;
+            // A byte loop rather than `copy_from_slice`: these are a few bytes, not worth a
+            // call to `memcpy`.
+            for (o, &b) in out.iter_mut().zip(s) {
+                *o = b;
+            }
+            return Ok(s.len());
+        };
+        let n = match Marker::from_u8(b) {
             Marker::FixArray(n) => u32::from(n),
             Marker::Array16 => u32::from(self.u16()?),
-            Marker::Array32 => self.u32()?,
-            _ => {
-                self.pos = save;
-                let s = self.bytes(field)?;
-                let k = s.len().min(out.len());
-                out[..k].copy_from_slice(&s[..k]);
-                return Ok(s.len());
-            }
+            _ => self.u32()?,
         };
         for i in 0..n as usize {
             let v: u8 = self.uint(field)?;
@@ -325,7 +438,11 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
+    #[inline]
     fn struct_form(&mut self) -> Result<StructForm, DecodeError> {
+        if let Some(b) = self.u8_if(|b| matches!(Marker::from_u8(b), Marker::FixMap(_))) {
+            return Ok(StructForm::Map(u32::from(b & 0x0f)));
+        }
         let (b, m) = self.marker()?;
         Ok(match m {
             Marker::FixMap(n) => StructForm::Map(u32::from(n)),
@@ -347,30 +464,28 @@ impl<'a> Reader<'a> {
     /// Skips one value of any type, nested ones included, without recursion: a hostile
     /// nesting depth costs a counter, not the stack.
     pub(crate) fn skip(&mut self) -> Result<(), DecodeError> {
+        // A copy of the cursor that can live in registers; written back on success.
+        let mut r = self.clone();
+        r.skip_inner()?;
+        *self = r;
+        Ok(())
+    }
+
+    fn skip_inner(&mut self) -> Result<(), DecodeError> {
         let mut pending: u64 = 1;
         while pending > 0 {
             pending -= 1;
-            let (_, m) = self.marker()?;
-            let (data, children): (usize, u64) = match m {
-                Marker::FixPos(_)
-                | Marker::FixNeg(_)
-                | Marker::Null
-                | Marker::True
-                | Marker::False
-                | Marker::Reserved => (0, 0),
-                Marker::U8 | Marker::I8 => (1, 0),
-                Marker::U16 | Marker::I16 => (2, 0),
-                Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
-                Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
-                Marker::FixStr(n) => (usize::from(n), 0),
+            let b = self.u8()?;
+            // Scalars of a size the marker gives (most of what a struct holds): one lookup.
+            let fixed = SCALAR_LEN[usize::from(b)];
+            if fixed != NOT_SCALAR {
+                self.take(usize::from(fixed))?;
+                continue;
+            }
+            let (data, children): (usize, u64) = match Marker::from_u8(b) {
                 Marker::Str8 | Marker::Bin8 => (usize::from(self.u8()?), 0),
                 Marker::Str16 | Marker::Bin16 => (usize::from(self.u16()?), 0),
                 Marker::Str32 | Marker::Bin32 => (self.u32()? as usize, 0),
-                Marker::FixExt1 => (2, 0),
-                Marker::FixExt2 => (3, 0),
-                Marker::FixExt4 => (5, 0),
-                Marker::FixExt8 => (9, 0),
-                Marker::FixExt16 => (17, 0),
                 Marker::Ext8 => (1 + usize::from(self.u8()?), 0),
                 Marker::Ext16 => (1 + usize::from(self.u16()?), 0),
                 Marker::Ext32 => (1 + self.u32()? as usize, 0),
@@ -380,6 +495,8 @@ impl<'a> Reader<'a> {
                 Marker::FixMap(n) => (0, 2 * u64::from(n)),
                 Marker::Map16 => (0, 2 * u64::from(self.u16()?)),
                 Marker::Map32 => (0, 2 * u64::from(self.u32()?)),
+                // Every other marker is in `SCALAR_LEN`.
+                _ => (0, 0),
             };
             self.take(data)?;
             pending += children;
@@ -395,25 +512,22 @@ impl<'a> Reader<'a> {
     /// order; unknown keys and extra array items are skipped, missing fields keep defaults.
     pub(crate) fn decode_struct<T: Fields<'a>>(&mut self) -> Result<T, DecodeError> {
         let mut value = T::default();
-        match self.struct_form()? {
-            StructForm::Nil => {}
-            StructForm::Map(n) => {
-                for _ in 0..n {
-                    let key = self.bytes("key")?;
-                    match T::FIELDS.iter().position(|f| f.as_bytes() == key) {
-                        Some(i) => value.set(i, self)?,
-                        None => self.skip()?,
-                    }
-                }
-            }
-            StructForm::Array(n) => {
-                for i in 0..n as usize {
-                    if i < T::FIELDS.len() {
-                        value.set(i, self)?;
-                    } else {
-                        self.skip()?;
-                    }
-                }
+        let (n, keyed) = match self.struct_form()? {
+            StructForm::Nil => return Ok(value),
+            StructForm::Map(n) => (n, true),
+            StructForm::Array(n) => (n, false),
+        };
+        for i in 0..n as usize {
+            // One call site for `set`, so that it is inlined here.
+            let field = if keyed {
+                let key = self.bytes("key")?;
+                T::FIELDS.iter().position(|f| f.as_bytes() == key)
+            } else {
+                Some(i).filter(|&i| i < T::FIELDS.len())
+            };
+            match field {
+                Some(f) => value.set(f, self)?,
+                None => self.skip()?,
             }
         }
         Ok(value)

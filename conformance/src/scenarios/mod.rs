@@ -1,0 +1,402 @@
+//! Scenarios: plain functions over any [`Backend`], with time limits counted in protocol
+//! periods of the backend's configuration, so they run alike in virtual and wall-clock time.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rumor_core::{Config, Event, LeaveReason, MemberState};
+
+use crate::backend::Backend;
+use crate::sim::NodeId;
+
+/// What a scenario measured.
+pub type Outcome = Result<String, String>;
+
+/// A scenario's entry point.
+pub type Scenario = fn(&mut dyn Backend) -> Outcome;
+
+/// Every scenario, by name, for backends that can run them all.
+pub const ALL: &[(&str, Scenario)] = &[
+    ("join_5", join_5),
+    ("join_30", join_30),
+    ("crash_detected", crash_detected),
+    ("graceful_leave", graceful_leave),
+    ("paused_node_refutes", paused_node_refutes),
+    (
+        "broadcast_is_transmit_limited",
+        broadcast_is_transmit_limited,
+    ),
+    ("user_messages", user_messages),
+    ("meta_update_spreads", meta_update_spreads),
+    (
+        "push_pull_delivers_local_state",
+        push_pull_delivers_local_state,
+    ),
+    ("partition_heals", partition_heals),
+    ("long_partition_heals", long_partition_heals),
+];
+
+/// Steps `b` until `cond` holds or `limit` passes; returns the time it took.
+pub fn wait_until(
+    b: &mut dyn Backend,
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut(&dyn Backend) -> bool,
+) -> Result<Duration, String> {
+    let start = b.elapsed();
+    let step = b.base_config().probe_interval / 10;
+    loop {
+        if cond(b) {
+            return Ok(b.elapsed() - start);
+        }
+        if b.elapsed() - start > limit {
+            return Err(format!("{what}: not within {limit:?} ({})", b.context()));
+        }
+        b.run_for(step);
+    }
+}
+
+/// Names `node-0`, `node-1`, ...
+pub fn node_name(i: usize) -> String {
+    format!("node-{i}")
+}
+
+/// Alive or suspect members in `node`'s view, by name.
+pub fn live_view(b: &dyn Backend, node: NodeId) -> BTreeSet<String> {
+    b.members(node)
+        .into_iter()
+        .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
+        .map(|m| m.name.into())
+        .collect()
+}
+
+/// `node`'s state for the member called `name`.
+pub fn state_of(b: &dyn Backend, node: NodeId, name: &str) -> Option<MemberState> {
+    b.members(node)
+        .into_iter()
+        .find(|m| &*m.name == name)
+        .map(|m| m.state)
+}
+
+/// Starts `n` nodes and joins each through node 0; waits until every node sees all `n`.
+pub fn form_cluster(b: &mut dyn Backend, n: usize) -> Result<(Vec<NodeId>, Duration), String> {
+    let config = b.base_config();
+    let ids: Vec<NodeId> = (0..n)
+        .map(|i| {
+            b.spawn(
+                &node_name(i),
+                format!("meta-{i}").as_bytes(),
+                config.clone(),
+            )
+        })
+        .collect();
+    for &i in &ids[1..] {
+        b.join(i, &ids[..1]);
+    }
+    let limit = config.push_pull_interval.max(config.probe_interval * 10) * 2;
+    let took = wait_until(b, limit, &format!("{n} nodes see each other"), |b| {
+        ids.iter().all(|&i| live_view(b, i).len() == n)
+    })?;
+    Ok((ids, took))
+}
+
+fn join_n(b: &mut dyn Backend, n: usize) -> Outcome {
+    let (ids, took) = form_cluster(b, n)?;
+    // Metadata arrives with the join.
+    for &i in &ids {
+        for m in b.members(i) {
+            let want = format!("meta-{}", &m.name["node-".len()..]);
+            if *m.meta != *want.as_bytes() {
+                return Err(format!(
+                    "{} sees {}'s meta as {:?}",
+                    node_name(i),
+                    m.name,
+                    m.meta
+                ));
+            }
+        }
+    }
+    Ok(format!("{n} nodes converged in {took:?}"))
+}
+
+/// Join through one seed, 5 nodes: everyone sees everyone, with the right meta.
+pub fn join_5(b: &mut dyn Backend) -> Outcome {
+    join_n(b, 5)
+}
+
+/// Join through one seed, 30 nodes.
+pub fn join_30(b: &mut dyn Backend) -> Outcome {
+    join_n(b, 30)
+}
+
+/// The time within which a crashed member must be declared dead everywhere: either a probe
+/// cycle to reach it, the probe itself and the longest suspicion timeout (no confirmations),
+/// or, for a node that missed every gossiped verdict, a push/pull period and the shortest
+/// suspicion timeout; plus a few gossip rounds to spread the verdict.
+pub fn detection_bound(config: &Config, n: usize) -> Duration {
+    let scale = (n.max(1) as f64).log10().max(1.0);
+    let min = config
+        .probe_interval
+        .mul_f64(f64::from(config.suspicion_mult) * scale);
+    let max = min * config.suspicion_max_timeout_mult;
+    let gossip = config.probe_interval * 3 + max;
+    let push_pull = config.push_pull_interval + min;
+    gossip.max(push_pull) + config.gossip_interval * 10
+}
+
+/// True once `node` reported `name` failed (the member may since have been reaped).
+pub fn saw_failed(b: &dyn Backend, node: NodeId, name: &str) -> bool {
+    b.events(node).iter().any(|(_, e)| {
+        matches!(e, Event::MemberLeft { member, reason: LeaveReason::Failed } if *member.name == *name)
+    })
+}
+
+/// A crashed node is declared dead (failed, not left) by every other node within the bound.
+pub fn crash_detected(b: &mut dyn Backend) -> Outcome {
+    let n = 8;
+    let (ids, _) = form_cluster(b, n)?;
+    let victim = ids[n - 1];
+    let name = node_name(victim);
+    b.kill(victim);
+    let bound = detection_bound(&b.base_config(), n);
+    let others = &ids[..n - 1];
+    let took = wait_until(b, bound, "crash seen dead by all", |b| {
+        others.iter().all(|&i| saw_failed(b, i, &name))
+    })?;
+    for &i in others {
+        if !matches!(state_of(b, i, &name), Some(MemberState::Dead) | None) {
+            return Err(format!("{} sees {name} back", node_name(i)));
+        }
+        // Nobody else was accused.
+        let live = live_view(b, i);
+        if live.len() != n - 1 {
+            return Err(format!(
+                "{} sees {} live members, want {}",
+                node_name(i),
+                live.len(),
+                n - 1
+            ));
+        }
+    }
+    Ok(format!("dead everywhere after {took:?} (bound {bound:?})"))
+}
+
+/// A graceful leave is seen as left, not failed, by everyone.
+pub fn graceful_leave(b: &mut dyn Backend) -> Outcome {
+    let n = 6;
+    let (ids, _) = form_cluster(b, n)?;
+    let leaver = ids[2];
+    let name = node_name(leaver);
+    b.leave(leaver);
+    let limit = b.base_config().probe_interval * 10;
+    let others: Vec<_> = ids.iter().copied().filter(|&i| i != leaver).collect();
+    let took = wait_until(b, limit, "leave seen by all, and finished", |b| {
+        others
+            .iter()
+            .all(|&i| state_of(b, i, &name) == Some(MemberState::Left))
+            && b.events(leaver)
+                .iter()
+                .any(|(_, e)| *e == Event::LeaveFinished)
+    })?;
+    b.kill(leaver);
+    b.run_for(b.base_config().probe_interval * 10);
+    for &i in &others {
+        for (_, e) in b.events(i) {
+            if let Event::MemberLeft { member, reason } = e
+                && *member.name == *name
+                && reason != LeaveReason::Left
+            {
+                return Err(format!("{} saw {name} leave as {reason:?}", node_name(i)));
+            }
+        }
+        // Left members are forgotten after gossip_to_the_dead_time.
+        if !matches!(state_of(b, i, &name), Some(MemberState::Left) | None) {
+            return Err(format!("{} no longer sees {name} as left", node_name(i)));
+        }
+    }
+    Ok(format!("left everywhere after {took:?}"))
+}
+
+/// A node paused for a few probe periods refutes its suspicion and is not declared dead.
+pub fn paused_node_refutes(b: &mut dyn Backend) -> Outcome {
+    let n = 6;
+    let (ids, _) = form_cluster(b, n)?;
+    let sleeper = ids[3];
+    let name = node_name(sleeper);
+    let config = b.base_config();
+    b.pause(sleeper);
+    // Paused until someone suspects it, then one probe period more: a few probe periods in
+    // all, shorter than the suspicion timeout, which confirmations can shrink to its minimum.
+    let suspected_after = wait_until(
+        b,
+        config.probe_interval * 10,
+        "the paused node is suspected",
+        |b| {
+            ids.iter()
+                .any(|&i| i != sleeper && state_of(b, i, &name) == Some(MemberState::Suspect))
+        },
+    )?;
+    b.run_for(config.probe_interval);
+    b.resume(sleeper);
+    let took = wait_until(b, config.probe_interval * 10, "refuted everywhere", |b| {
+        ids.iter()
+            .all(|&i| state_of(b, i, &name) == Some(MemberState::Alive))
+    })?;
+    b.run_for(config.probe_interval * 10);
+    for &i in &ids {
+        let failed = b
+            .events(i)
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberLeft { member, .. } if *member.name == *name));
+        if failed {
+            return Err(format!("{} declared the paused node dead", node_name(i)));
+        }
+    }
+    Ok(format!(
+        "suspected {suspected_after:?} into the pause, alive everywhere {took:?} after resuming"
+    ))
+}
+
+fn user_messages_of(b: &dyn Backend, node: NodeId, payload: &[u8]) -> usize {
+    b.events(node)
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::UserMessage(p) if p == payload))
+        .count()
+}
+
+/// memberlist's broadcast semantics: the sender hands each broadcast out at most
+/// `retransmit_mult * ceil(log10(n + 1))` times, receivers deliver every copy and do not
+/// relay it.
+pub fn broadcast_is_transmit_limited(b: &mut dyn Backend) -> Outcome {
+    let n = 10;
+    let (ids, _) = form_cluster(b, n)?;
+    let config = b.base_config();
+    let payload = b"broadcast-1".to_vec();
+    b.broadcast(ids[0], &payload);
+    b.run_for(config.gossip_interval * 50);
+    let limit = config.retransmit_mult as usize * ((n as f64 + 1.0).log10().ceil() as usize);
+    let delivered: usize = ids.iter().map(|&i| user_messages_of(b, i, &payload)).sum();
+    let reached = ids[1..]
+        .iter()
+        .filter(|&&i| user_messages_of(b, i, &payload) > 0)
+        .count();
+    if delivered == 0 {
+        return Err("the broadcast reached nobody".into());
+    }
+    if delivered > limit {
+        return Err(format!(
+            "{delivered} deliveries exceed the retransmit limit {limit}: someone relayed"
+        ));
+    }
+    if user_messages_of(b, ids[0], &payload) != 0 {
+        return Err("the sender delivered its own broadcast".into());
+    }
+    Ok(format!(
+        "{delivered} deliveries (limit {limit}) reached {reached}/{} nodes",
+        n - 1
+    ))
+}
+
+/// Best-effort and reliable user messages arrive.
+pub fn user_messages(b: &mut dyn Backend) -> Outcome {
+    let (ids, _) = form_cluster(b, 3)?;
+    b.send(ids[0], &node_name(ids[1]), b"datagram", false);
+    b.send(ids[0], &node_name(ids[2]), b"stream", true);
+    let limit = b.base_config().probe_interval * 5;
+    wait_until(b, limit, "user messages delivered", |b| {
+        user_messages_of(b, ids[1], b"datagram") == 1 && user_messages_of(b, ids[2], b"stream") == 1
+    })?;
+    Ok("both delivered".into())
+}
+
+/// A meta update reaches every node.
+pub fn meta_update_spreads(b: &mut dyn Backend) -> Outcome {
+    let n = 8;
+    let (ids, _) = form_cluster(b, n)?;
+    b.set_meta(ids[4], b"role=updated");
+    let name = node_name(ids[4]);
+    let limit = b
+        .base_config()
+        .push_pull_interval
+        .max(b.base_config().probe_interval * 10);
+    let took = wait_until(b, limit, "meta update seen by all", |b| {
+        ids.iter().all(|&i| {
+            b.members(i)
+                .iter()
+                .any(|m| *m.name == *name && &*m.meta == b"role=updated")
+        })
+    })?;
+    for &i in &ids {
+        if i != ids[4]
+            && !b
+                .events(i)
+                .iter()
+                .any(|(_, e)| matches!(e, Event::MemberUpdated(m) if *m.name == *name))
+        {
+            return Err(format!("{} got no update event", node_name(i)));
+        }
+    }
+    Ok(format!("seen by all after {took:?}"))
+}
+
+/// Push/pull carries the application state: node 0's state reaches every joiner, and every
+/// joiner's state reaches node 0.
+pub fn push_pull_delivers_local_state(b: &mut dyn Backend) -> Outcome {
+    let config = b.base_config();
+    let n = 5;
+    let ids: Vec<NodeId> = (0..n)
+        .map(|i| b.spawn(&node_name(i), b"", config.clone()))
+        .collect();
+    for &i in &ids {
+        b.set_local_state(i, format!("state-{i}").as_bytes());
+    }
+    for &i in &ids[1..] {
+        b.join(i, &ids[..1]);
+    }
+    let limit = config.probe_interval * 5;
+    let got = |b: &dyn Backend, node: NodeId, from: NodeId| {
+        let want = format!("state-{from}").into_bytes();
+        b.events(node)
+            .iter()
+            .any(|(_, e)| matches!(e, Event::RemoteState { state, .. } if *state == want))
+    };
+    let took = wait_until(b, limit, "local state exchanged", |b| {
+        ids[1..]
+            .iter()
+            .all(|&i| got(b, i, ids[0]) && got(b, ids[0], i))
+    })?;
+    Ok(format!("exchanged in {took:?}"))
+}
+
+fn partition_scenario(b: &mut dyn Backend, hold: Duration) -> Outcome {
+    let n = 6;
+    let (ids, _) = form_cluster(b, n)?;
+    let (left, right) = ids.split_at(n / 2);
+    b.partition(&[left, right]);
+    let config = b.base_config();
+    let bound = detection_bound(&config, n) * 2;
+    wait_until(b, bound, "each side declares the other failed", |b| {
+        left.iter().all(|&i| live_view(b, i).len() == left.len())
+            && right.iter().all(|&i| live_view(b, i).len() == right.len())
+    })?;
+    b.run_for(hold);
+    b.heal();
+    let limit =
+        config.reconnect_interval.max(config.push_pull_interval) * 3 + config.probe_interval * 20;
+    let took = wait_until(b, limit, "one cluster again", |b| {
+        ids.iter().all(|&i| live_view(b, i).len() == n)
+    })?;
+    Ok(format!("merged {took:?} after healing"))
+}
+
+/// A partition makes each side declare the other failed; after it heals, one cluster again.
+pub fn partition_heals(b: &mut dyn Backend) -> Outcome {
+    partition_scenario(b, Duration::ZERO)
+}
+
+/// The same after a partition longer than `gossip_to_the_dead_time`, when both sides have
+/// forgotten each other: the reconnect timer brings them back.
+pub fn long_partition_heals(b: &mut dyn Backend) -> Outcome {
+    let hold = b.base_config().gossip_to_the_dead_time * 3;
+    partition_scenario(b, hold)
+}
