@@ -103,8 +103,9 @@ mod tests {
         // 24 - ln2/ln3 * 20 = 11.381..
         assert_eq!(s.deadline, t0 + Duration::from_millis(11381));
         assert!(!s.confirm("b", t0));
+        // The new timeout (the minimum, 4 s) has already passed at 5 s: due at once.
         assert!(s.confirm("c", t0 + Duration::from_secs(5)));
-        assert_eq!(s.deadline, t0 + min);
+        assert_eq!(s.deadline, t0 + Duration::from_secs(5));
         assert!(!s.confirm("d", t0), "at most k confirmations count");
         assert_eq!(s.n, 2);
         let mut s = Suspicion::new("a", 2, min, max, t0);
