@@ -15,9 +15,10 @@ pub mod vectors;
 macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@each $make;
-            join_5, join_30, crash_detected, graceful_leave, paused_node_refutes,
+            join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
             broadcast_is_transmit_limited, user_messages, meta_update_spreads,
-            push_pull_delivers_local_state, partition_heals, long_partition_heals);
+            push_pull_delivers_local_state, partition_heals, long_partition_heals,
+            lossy_network_no_false_deaths);
     };
     (@each $make:expr; $($scenario:ident),* $(,)?) => {
         $(

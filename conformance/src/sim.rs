@@ -71,6 +71,8 @@ pub struct SimNode {
     /// Every event it produced, with the time.
     pub events: Vec<(Instant, Event)>,
     paused: bool,
+    /// Input waits, but timers run: a node too slow to read its socket.
+    deaf: bool,
     backlog: Vec<Delivery>,
     timer: Option<Instant>,
 }
@@ -167,6 +169,7 @@ impl Sim {
             addr,
             events: Vec::new(),
             paused: false,
+            deaf: false,
             backlog: Vec::new(),
             timer: None,
         });
@@ -227,9 +230,22 @@ impl Sim {
         self.nodes[i].paused = true;
     }
 
-    /// Resumes a paused node: it handles the input that waited, then its timers.
+    /// Makes a node slow to read its input (Lifeguard's "slow message processing"): what
+    /// arrives waits until [`Sim::resume`], while its timers keep running, so its probes
+    /// time out and it accuses healthy members.
+    pub fn deafen(&mut self, i: NodeId) {
+        self.nodes[i].deaf = true;
+    }
+
+    /// True if the node is paused or deaf.
+    pub fn is_stalled(&self, i: NodeId) -> bool {
+        self.nodes[i].paused || self.nodes[i].deaf
+    }
+
+    /// Resumes a paused or deaf node: it handles the input that waited, then its timers.
     pub fn resume(&mut self, i: NodeId) {
         self.nodes[i].paused = false;
+        self.nodes[i].deaf = false;
         let backlog = std::mem::take(&mut self.nodes[i].backlog);
         for d in backlog {
             self.deliver(i, d);
@@ -430,7 +446,7 @@ impl Sim {
             }
             return;
         }
-        if self.nodes[i].paused {
+        if self.nodes[i].paused || self.nodes[i].deaf {
             if self.nodes[i].backlog.len() < 100_000 {
                 self.nodes[i].backlog.push(d);
             }

@@ -181,6 +181,8 @@ pub struct Memberlist {
     pub(crate) last_input: Instant,
     /// The sender of the datagram being handled: a refutation is also sent straight back.
     pub(crate) reply_to: Option<SocketAddr>,
+    /// Quick push/pulls still due after a join (see `joined`).
+    pub(crate) follow_ups: u8,
 }
 
 impl core::fmt::Debug for Memberlist {
@@ -257,6 +259,7 @@ impl Memberlist {
             next_join_id: 0,
             last_input: now,
             reply_to: None,
+            follow_ups: 0,
             config,
         };
         // memberlist's setAlive: our own alive, incarnation 1, through the normal rules.
@@ -328,6 +331,11 @@ impl Memberlist {
     /// Lifeguard's health score of this node: 0 is healthy, up to `awareness_max_multiplier - 1`.
     pub fn health_score(&self) -> u32 {
         self.awareness.score()
+    }
+
+    #[doc(hidden)]
+    pub fn debug_queue_len(&self) -> usize {
+        self.queue.len()
     }
 
     #[doc(hidden)]
@@ -417,8 +425,13 @@ impl Memberlist {
             self.next_gossip = advance(self.next_gossip, self.config.gossip_interval, now);
             self.gossip(now);
         }
-        if !self.config.push_pull_interval.is_zero() && now >= self.next_push_pull {
-            let interval = push_pull_scale(self.config.push_pull_interval, self.members.len());
+        if self.push_pull_enabled() && now >= self.next_push_pull {
+            let interval = if self.follow_ups > 0 {
+                self.follow_ups -= 1;
+                self.config.probe_interval * 2
+            } else {
+                push_pull_scale(self.config.push_pull_interval, self.members.len())
+            };
             self.next_push_pull = advance(self.next_push_pull, interval, now);
             self.periodic_push_pull(now);
         }
@@ -430,10 +443,26 @@ impl Memberlist {
         self.leave_progress(now);
     }
 
+    fn push_pull_enabled(&self) -> bool {
+        !self.config.push_pull_interval.is_zero() || self.follow_ups > 0
+    }
+
+    /// A join's push/pull succeeded. While a cluster forms, gossip's retransmit limit runs
+    /// out before every node has heard of every other (memberlist then waits for periodic
+    /// push/pull, tens of seconds at 100 nodes). rumor follows a join with two quick
+    /// push/pulls with random members, one and three probe intervals later, which close those
+    /// gaps for the joiner and for the members it talks to.
+    pub(crate) fn joined(&mut self) {
+        self.follow_ups = 2;
+        self.next_push_pull = self
+            .next_push_pull
+            .min(self.last_input + self.config.probe_interval);
+    }
+
     /// The next time [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.next_probe.min(self.next_gossip);
-        if !self.config.push_pull_interval.is_zero() {
+        if self.push_pull_enabled() {
             t = t.min(self.next_push_pull);
         }
         if !self.config.reconnect_interval.is_zero() {

@@ -215,6 +215,9 @@ impl Memberlist {
                 j.failed += 1;
             }
         }
+        if ok {
+            self.joined();
+        }
         self.finish_joins();
     }
 

@@ -18,7 +18,7 @@ pub type Scenario = fn(&mut dyn Backend) -> Outcome;
 /// Every scenario, by name, for backends that can run them all.
 pub const ALL: &[(&str, Scenario)] = &[
     ("join_5", join_5),
-    ("join_30", join_30),
+    ("join_100", join_100),
     ("crash_detected", crash_detected),
     ("graceful_leave", graceful_leave),
     ("paused_node_refutes", paused_node_refutes),
@@ -33,6 +33,7 @@ pub const ALL: &[(&str, Scenario)] = &[
         push_pull_delivers_local_state,
     ),
     ("partition_heals", partition_heals),
+    ("lossy_network_no_false_deaths", lossy_network_no_false_deaths),
     ("long_partition_heals", long_partition_heals),
 ];
 
@@ -124,9 +125,33 @@ pub fn join_5(b: &mut dyn Backend) -> Outcome {
     join_n(b, 5)
 }
 
-/// Join through one seed, 30 nodes.
-pub fn join_30(b: &mut dyn Backend) -> Outcome {
-    join_n(b, 30)
+/// Join through one seed, 100 nodes.
+pub fn join_100(b: &mut dyn Backend) -> Outcome {
+    join_n(b, 100)
+}
+
+/// At 10% datagram loss, no live member is declared dead over 30 minutes (20 nodes).
+pub fn lossy_network_no_false_deaths(b: &mut dyn Backend) -> Outcome {
+    let n = 20;
+    let (ids, _) = form_cluster(b, n)?;
+    b.set_loss(0.10);
+    let minutes = 30;
+    b.run_for(Duration::from_secs(60 * minutes));
+    b.set_loss(0.0);
+    let mut suspicions = 0;
+    for &i in &ids {
+        for (_, e) in b.events(i) {
+            if let Event::MemberLeft { member, reason } = e {
+                return Err(format!(
+                    "{} declared {} {reason:?} under 10% loss",
+                    node_name(i),
+                    member.name
+                ));
+            }
+        }
+        suspicions += n - live_view(b, i).len();
+    }
+    Ok(format!("{minutes} min at 10% loss: no deaths, {suspicions} members not alive at the end"))
 }
 
 /// The time within which a crashed member must be declared dead everywhere: either a probe
