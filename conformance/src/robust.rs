@@ -398,8 +398,7 @@ pub fn exercise_packet(buf: &[u8], scratch: &mut Scratch) -> Summary {
         s: &mut s,
     };
 
-    plain.clear();
-    plain.resize(rest.len(), 0);
+    sized(plain, rest.len());
     match keyring.open(rest, label, plain) {
         Ok(n) => {
             assert!(
@@ -470,8 +469,7 @@ pub fn exercise_stream(buf: &[u8], scratch: &mut Scratch) -> Summary {
             ctx.s.fail(DecodeError::Truncated);
             return s;
         }
-        plain.clear();
-        plain.resize(total - STREAM_HEADER_LEN, 0);
+        sized(plain, total - STREAM_HEADER_LEN);
         match keyring.open_stream(rest, label, plain) {
             Ok(n) => {
                 assert!(n + STREAM_HEADER_LEN <= total, "open_stream returned {n}");
@@ -496,6 +494,7 @@ pub fn exercise_stream(buf: &[u8], scratch: &mut Scratch) -> Summary {
 pub fn exercise_sealed_packet(plain: &[u8], scratch: &mut Scratch) -> Summary {
     let (version, label) = seal_params(plain);
     let mut sealed = core::mem::take(&mut scratch.sealed);
+    sized(&mut sealed, 2 + label.len() + version.encrypted_len(plain.len()));
     sealed.clear();
     let at = label_header(label, &mut sealed);
     sealed.resize(at + version.encrypted_len(plain.len()), 0);
@@ -517,12 +516,11 @@ pub fn exercise_sealed_packet(plain: &[u8], scratch: &mut Scratch) -> Summary {
 pub fn exercise_sealed_stream(plain: &[u8], scratch: &mut Scratch) -> Summary {
     let (version, label) = seal_params(plain);
     let mut sealed = core::mem::take(&mut scratch.sealed);
+    let frame = STREAM_HEADER_LEN + version.encrypted_len(plain.len());
+    sized(&mut sealed, 2 + label.len() + frame);
     sealed.clear();
     let at = label_header(label, &mut sealed);
-    sealed.resize(
-        at + STREAM_HEADER_LEN + version.encrypted_len(plain.len()),
-        0,
-    );
+    sealed.resize(at + frame, 0);
     let n = scratch
         .keyring
         .seal_stream(version, vectors::NONCE, plain, label, &mut sealed[at..])
@@ -535,8 +533,16 @@ pub fn exercise_sealed_stream(plain: &[u8], scratch: &mut Scratch) -> Summary {
     s
 }
 
+/// Makes `buf` exactly `len` zero bytes, growing it to exactly `len` if it must grow: a
+/// buffer sized by the input never costs more than the input.
+fn sized(buf: &mut Vec<u8>, len: usize) {
+    buf.clear();
+    buf.reserve_exact(len);
+    buf.resize(len, 0);
+}
+
 fn seal_params(plain: &[u8]) -> (EncryptionVersion, &'static [u8]) {
-    let version = if plain.len() % 2 == 0 {
+    let version = if plain.len().is_multiple_of(2) {
         EncryptionVersion::V1
     } else {
         EncryptionVersion::V0

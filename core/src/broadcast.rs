@@ -6,9 +6,12 @@
 //! (`Bytes`), so piggybacking copies no message and allocates nothing.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::cmp::Reverse;
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 
 /// `retransmit_mult * ceil(log10(n + 1))` (memberlist `retransmitLimit`).
 pub(crate) fn retransmit_limit(retransmit_mult: u32, n: usize) -> u32 {
@@ -16,53 +19,46 @@ pub(crate) fn retransmit_limit(retransmit_mult: u32, n: usize) -> u32 {
     retransmit_mult * scale
 }
 
+/// Order of the queue (memberlist's btree): fewest transmits first, then largest, then newest.
+type Order = (u32, Reverse<usize>, Reverse<u64>);
+
 #[derive(Debug)]
 struct Item {
     /// Messages with the same key replace each other (memberlist keys by node name).
     key: Option<Box<str>>,
     msg: Bytes,
-    transmits: u32,
-    id: u64,
     /// Raise [`BroadcastQueue::take_notified`] when this item leaves the queue.
     notify: bool,
 }
 
-/// A queue of messages to piggyback and gossip.
+/// A queue of messages to piggyback and gossip. Ordered like memberlist's btree, so taking
+/// and requeueing a message costs O(log n) even while thousands are queued (a cluster
+/// forming at once).
 #[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    items: Vec<Item>,
+    items: BTreeMap<Order, Item>,
+    by_key: HashMap<Box<str>, Order>,
     next_id: u64,
     notified: bool,
+    requeue: Vec<(Order, Item)>,
 }
 
 impl BroadcastQueue {
     /// Queues `msg`, replacing a queued message with the same `key`.
     pub(crate) fn push(&mut self, key: Option<&str>, msg: Bytes, notify: bool) {
         if let Some(k) = key
-            && let Some(i) = self
-                .items
-                .iter()
-                .position(|it| it.key.as_deref() == Some(k))
+            && let Some(order) = self.by_key.remove(k)
+            && let Some(old) = self.items.remove(&order)
         {
-            let old = self.items.remove(i);
             self.notified |= old.notify;
         }
         self.next_id += 1;
-        self.items.push(Item {
-            key: key.map(Box::from),
-            msg,
-            transmits: 0,
-            id: self.next_id,
-            notify,
-        });
-        self.sort();
-    }
-
-    fn sort(&mut self) {
-        // Fewest transmits first, then largest, then newest (memberlist's btree order).
-        self.items.sort_unstable_by(|a, b| {
-            (a.transmits, b.msg.len(), b.id).cmp(&(b.transmits, a.msg.len(), a.id))
-        });
+        let order = (0, Reverse(msg.len()), Reverse(self.next_id));
+        let key: Option<Box<str>> = key.map(Box::from);
+        if let Some(k) = &key {
+            self.by_key.insert(k.clone(), order);
+        }
+        self.items.insert(order, Item { key, msg, notify });
     }
 
     /// Number of queued messages.
@@ -73,6 +69,7 @@ impl BroadcastQueue {
     /// Takes messages for one packet: each costs `overhead` plus its length, within `limit`
     /// bytes in all. Appends them to `out` and returns the bytes used (overheads included).
     /// Each taken message counts one transmission; at `transmit_limit` it leaves the queue.
+    /// memberlist's `GetBroadcasts`: in each transmit tier, the largest message that fits.
     pub(crate) fn take(
         &mut self,
         overhead: usize,
@@ -80,32 +77,45 @@ impl BroadcastQueue {
         transmit_limit: u32,
         out: &mut Vec<Bytes>,
     ) -> usize {
+        let (Some((&(min_t, ..), _)), Some((&(max_t, ..), _))) =
+            (self.items.first_key_value(), self.items.last_key_value())
+        else {
+            return 0;
+        };
         let mut used = 0usize;
-        let mut taken = false;
-        for it in &mut self.items {
-            let Some(free) = limit.checked_sub(used + overhead) else {
+        let mut t = min_t;
+        while t <= max_t {
+            let free = match limit.checked_sub(used + overhead) {
+                Some(f) if f > 0 => f,
+                _ => break,
+            };
+            let from = (t, Reverse(free), Reverse(u64::MAX));
+            let to = (t, Reverse(0), Reverse(0));
+            let Some(&order) = self.items.range(from..=to).next().map(|(k, _)| k) else {
+                t += 1;
+                continue;
+            };
+            let Some(item) = self.items.remove(&order) else {
                 break;
             };
-            if free == 0 {
-                break;
+            used += overhead + item.msg.len();
+            out.push(item.msg.clone());
+            if order.0 + 1 >= transmit_limit {
+                self.notified |= item.notify;
+                if let Some(k) = &item.key {
+                    self.by_key.remove(k);
+                }
+            } else {
+                self.requeue.push(((order.0 + 1, order.1, order.2), item));
             }
-            if it.msg.len() > free {
-                continue;
-            }
-            used += overhead + it.msg.len();
-            out.push(it.msg.clone());
-            it.transmits += 1;
-            taken = true;
         }
-        if taken {
-            let mut notified = false;
-            self.items.retain(|it| {
-                let keep = it.transmits < transmit_limit;
-                notified |= !keep && it.notify;
-                keep
-            });
-            self.notified |= notified;
-            self.sort();
+        for (order, item) in self.requeue.drain(..) {
+            if let Some(k) = &item.key
+                && let Some(o) = self.by_key.get_mut(k)
+            {
+                *o = order;
+            }
+            self.items.insert(order, item);
         }
         used
     }
@@ -117,7 +127,7 @@ impl BroadcastQueue {
 
     /// True if a `notify` message is still queued.
     pub(crate) fn has_notify(&self) -> bool {
-        self.items.iter().any(|it| it.notify)
+        self.items.values().any(|it| it.notify)
     }
 }
 

@@ -200,6 +200,10 @@ enum StructForm {
 
 /// Positive fixint markers: the value is the byte.
 const FIXPOS_MAX: u8 = 0x7f;
+/// The unsigned integer markers, for byte patterns.
+const U8: u8 = Marker::U8.to_u8();
+const U16: u8 = Marker::U16.to_u8();
+const U32: u8 = Marker::U32.to_u8();
 
 /// True for a fixstr marker (`0xa0..=0xbf`, length in the low 5 bits).
 #[inline]
@@ -345,12 +349,13 @@ impl<'a> Reader<'a> {
     /// An unsigned integer that must fit `T` (negative or too large is an error, as in Go).
     #[inline]
     pub(crate) fn uint<T: TryFrom<i128>>(&mut self, field: &'static str) -> Result<T, DecodeError> {
-        // The unsigned forms go-msgpack writes, inline; every other form through `int`.
+        // The forms go-msgpack writes for memberlist's fields (fixint, uint8/16/32), inline;
+        // every other form, and a truncated one, through `int`.
         let (v, rest) = match *self.rest {
             [b @ 0..=FIXPOS_MAX, ref rest @ ..] => (u32::from(b), rest),
-            [0xcc, b, ref rest @ ..] => (u32::from(b), rest),
-            [0xcd, b0, b1, ref rest @ ..] => (u32::from(u16::from_be_bytes([b0, b1])), rest),
-            [0xce, b0, b1, b2, b3, ref rest @ ..] => (u32::from_be_bytes([b0, b1, b2, b3]), rest),
+            [U8, b, ref rest @ ..] => (u32::from(b), rest),
+            [U16, b0, b1, ref rest @ ..] => (u32::from(u16::from_be_bytes([b0, b1])), rest),
+            [U32, b0, b1, b2, b3, ref rest @ ..] => (u32::from_be_bytes([b0, b1, b2, b3]), rest),
             _ => {
                 let v = self.int(field)?;
                 return T::try_from(v).map_err(|_| DecodeError::IntegerOutOfRange { field });
@@ -417,11 +422,8 @@ impl<'a> Reader<'a> {
         };
         let Some(b) = self.u8_if(is_array) else {
             let s = self.bytes(field)?;
-            // A byte loop rather than `copy_from_slice`: these are a few bytes, not worth a
-            // call to `memcpy`.
-            for (o, &b) in out.iter_mut().zip(s) {
-                *o = b;
-            }
+            let k = s.len().min(out.len());
+            out[..k].copy_from_slice(&s[..k]);
             return Ok(s.len());
         };
         let n = match Marker::from_u8(b) {
