@@ -364,7 +364,8 @@ impl fmt::Display for Tally {
 /// (into scratch) and, as with `GossipVerifyIncoming = false` or no keyring, the plaintext
 /// path as well; the CRC; the message; compound parts and compressed payloads up to
 /// [`MAX_PACKET_NESTING`] levels, with at most `limits.max_packet_decompressed` bytes
-/// decompressed for the whole datagram (a per-datagram budget, so nesting cannot multiply it).
+/// decompressed for the whole datagram on each path (a per-datagram budget, so compound
+/// parts and nesting cannot multiply it).
 pub fn exercise_packet(buf: &[u8], scratch: &mut Scratch) -> Summary {
     let mut s = Summary::default();
     let Scratch {
@@ -390,7 +391,7 @@ pub fn exercise_packet(buf: &[u8], scratch: &mut Scratch) -> Summary {
         "strip_label grew the input"
     );
 
-    let mut budget = limits.max_packet_decompressed;
+    let budget = limits.max_packet_decompressed;
     let mut ctx = Ctx {
         limits,
         lzw,
@@ -408,11 +409,12 @@ pub fn exercise_packet(buf: &[u8], scratch: &mut Scratch) -> Summary {
             );
             ctx.s.ok += 1;
             ctx.s.decrypted = true;
-            packet_body(&plain[..n], &mut ctx, inflated, &mut budget);
+            packet_body(&plain[..n], &mut ctx, inflated, budget);
         }
         Err(e) => ctx.s.fail(e),
     }
-    packet_body(rest, &mut ctx, inflated, &mut budget);
+    // A node without keys, or one falling back to plaintext: a datagram of its own.
+    packet_body(rest, &mut ctx, inflated, budget);
     s
 }
 
@@ -494,7 +496,10 @@ pub fn exercise_stream(buf: &[u8], scratch: &mut Scratch) -> Summary {
 pub fn exercise_sealed_packet(plain: &[u8], scratch: &mut Scratch) -> Summary {
     let (version, label) = seal_params(plain);
     let mut sealed = core::mem::take(&mut scratch.sealed);
-    sized(&mut sealed, 2 + label.len() + version.encrypted_len(plain.len()));
+    sized(
+        &mut sealed,
+        2 + label.len() + version.encrypted_len(plain.len()),
+    );
     sealed.clear();
     let at = label_header(label, &mut sealed);
     sealed.resize(at + version.encrypted_len(plain.len()), 0);
@@ -570,15 +575,16 @@ struct Ctx<'c> {
     s: &'c mut Summary,
 }
 
-/// After the label and decryption: the CRC, then the message.
-fn packet_body(bytes: &[u8], ctx: &mut Ctx<'_>, inflated: &mut [Vec<u8>], budget: &mut usize) {
+/// After the label and decryption: the CRC, then the message, with `budget` bytes to
+/// decompress.
+fn packet_body(bytes: &[u8], ctx: &mut Ctx<'_>, inflated: &mut [Vec<u8>], mut budget: usize) {
     match strip_crc(bytes) {
         Ok(inner) => {
             assert!(inner.len() <= bytes.len());
             if inner.len() != bytes.len() {
                 ctx.s.ok += 1;
             }
-            if packet_message(inner, 0, ctx, inflated, budget) {
+            if packet_message(inner, 0, ctx, inflated, &mut budget) {
                 ctx.s.accepted = true;
             }
         }

@@ -136,6 +136,12 @@ impl Lzw {
                     limit,
                 });
             }
+            // Grow by doubling, but never past the limit: the buffer stays within `limit`.
+            let need = out.len() + r.consumed_out;
+            if need > out.capacity() {
+                let target = need.max(out.capacity() * 2).min(start + limit);
+                out.reserve_exact(target - out.len());
+            }
             out.extend_from_slice(&chunk[..r.consumed_out]);
             match r.status {
                 Ok(LzwStatus::Done) => return Ok(()),

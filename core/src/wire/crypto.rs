@@ -385,7 +385,14 @@ pub fn stream_frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, DecodeE
             limit: max,
         });
     }
-    Ok(Some(STREAM_HEADER_LEN + len))
+    STREAM_HEADER_LEN
+        .checked_add(len)
+        .map(Some)
+        .ok_or(DecodeError::TooLarge {
+            what: "encrypted stream frame",
+            len,
+            limit: max,
+        })
 }
 
 #[cfg(test)]

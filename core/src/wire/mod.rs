@@ -147,8 +147,9 @@ pub fn decode_stream<'a>(
                     limit: limits.max_user_msg,
                 });
             }
-            let payload = body.get(n..n + len).ok_or(DecodeError::Truncated)?;
-            (Message::User(payload), n + len)
+            let end = n.checked_add(len).ok_or(DecodeError::Truncated)?;
+            let payload = body.get(n..end).ok_or(DecodeError::Truncated)?;
+            (Message::User(payload), end)
         }
         _ => return Err(DecodeError::UnexpectedMessageType(t as u8)),
     };

@@ -490,7 +490,7 @@ impl<'a> Reader<'a> {
                 Marker::Str32 | Marker::Bin32 => (self.u32()? as usize, 0),
                 Marker::Ext8 => (1 + usize::from(self.u8()?), 0),
                 Marker::Ext16 => (1 + usize::from(self.u16()?), 0),
-                Marker::Ext32 => (1 + self.u32()? as usize, 0),
+                Marker::Ext32 => ((self.u32()? as usize).saturating_add(1), 0),
                 Marker::FixArray(n) => (0, u64::from(n)),
                 Marker::Array16 => (0, u64::from(self.u16()?)),
                 Marker::Array32 => (0, u64::from(self.u32()?)),
