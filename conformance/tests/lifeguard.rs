@@ -26,7 +26,11 @@ fn false_deaths(config: &Config, seed: u64) -> (usize, usize) {
     }
     sim.run_for(Duration::from_secs(20));
     for &i in &ids {
-        assert_eq!(sim.core(i).num_alive(), NODES, "cluster formed (seed {seed})");
+        assert_eq!(
+            sim.core(i).num_alive(),
+            NODES,
+            "cluster formed (seed {seed})"
+        );
     }
     // The stall-prone nodes: alternately fine and deaf (input waits, timers run), each
     // phase 2-8 s; Lifeguard's "slow message processing".
@@ -55,7 +59,10 @@ fn false_deaths(config: &Config, seed: u64) -> (usize, usize) {
             }
         }
     }
-    let healthy: BTreeSet<String> = ids[..NODES - STALLERS].iter().map(|i| format!("n{i}")).collect();
+    let healthy: BTreeSet<String> = ids[..NODES - STALLERS]
+        .iter()
+        .map(|i| format!("n{i}"))
+        .collect();
     let mut deaths = 0;
     for &i in &ids {
         for (_, e) in &sim.nodes[i].events {
@@ -86,13 +93,18 @@ fn lifeguard_cuts_false_deaths_tenfold() {
     for seed in 1..=3 {
         let (a, s) = false_deaths(&on, seed);
         let (b, _) = false_deaths(&off, seed);
-        eprintln!("seed {seed}: {s} stalls, healthy nodes declared dead: {a} with Lifeguard, {b} without");
+        eprintln!(
+            "seed {seed}: {s} stalls, healthy nodes declared dead: {a} with Lifeguard, {b} without"
+        );
         with += a;
         without += b;
         stalls += s;
     }
     eprintln!("total: {stalls} stalls; false deaths {with} with Lifeguard, {without} without");
-    assert!(without >= 10, "the stalls must hurt without Lifeguard ({without} false deaths)");
+    assert!(
+        without >= 10,
+        "the stalls must hurt without Lifeguard ({without} false deaths)"
+    );
     assert!(
         with * 10 <= without,
         "Lifeguard: {with} false deaths, without: {without}; want at least 10x fewer"

@@ -29,41 +29,70 @@ struct Item {
     msg: Bytes,
     /// Raise [`BroadcastQueue::take_notified`] when this item leaves the queue.
     notify: bool,
+    /// Its place in the order.
+    order: Order,
 }
 
 /// A queue of messages to piggyback and gossip. Ordered like memberlist's btree, so taking
 /// and requeueing a message costs O(log n) even while thousands are queued (a cluster
-/// forming at once).
+/// forming at once). Items live in a slab; the order and the key index point into it, so a
+/// transmission touches no string.
 #[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    items: BTreeMap<Order, Item>,
-    by_key: HashMap<Box<str>, Order>,
+    order: BTreeMap<Order, usize>,
+    slab: Vec<Option<Item>>,
+    free: Vec<usize>,
+    by_key: HashMap<Box<str>, usize>,
     next_id: u64,
     notified: bool,
-    requeue: Vec<(Order, Item)>,
+    requeue: Vec<usize>,
 }
 
 impl BroadcastQueue {
     /// Queues `msg`, replacing a queued message with the same `key`.
     pub(crate) fn push(&mut self, key: Option<&str>, msg: Bytes, notify: bool) {
         if let Some(k) = key
-            && let Some(order) = self.by_key.remove(k)
-            && let Some(old) = self.items.remove(&order)
+            && let Some(slot) = self.by_key.remove(k)
         {
-            self.notified |= old.notify;
+            self.remove(slot);
         }
         self.next_id += 1;
         let order = (0, Reverse(msg.len()), Reverse(self.next_id));
         let key: Option<Box<str>> = key.map(Box::from);
-        if let Some(k) = &key {
-            self.by_key.insert(k.clone(), order);
+        let item = Item {
+            key,
+            msg,
+            notify,
+            order,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot] = Some(item);
+                slot
+            }
+            None => {
+                self.slab.push(Some(item));
+                self.slab.len() - 1
+            }
+        };
+        if let Some(Some(Item { key: Some(k), .. })) = self.slab.get(slot) {
+            self.by_key.insert(k.clone(), slot);
         }
-        self.items.insert(order, Item { key, msg, notify });
+        self.order.insert(order, slot);
+    }
+
+    /// Removes an item (replaced, or sent often enough), noting a pending notification.
+    fn remove(&mut self, slot: usize) -> Option<Item> {
+        let item = self.slab.get_mut(slot)?.take()?;
+        self.order.remove(&item.order);
+        self.free.push(slot);
+        self.notified |= item.notify;
+        Some(item)
     }
 
     /// Number of queued messages.
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.order.len()
     }
 
     /// Takes messages for one packet: each costs `overhead` plus its length, within `limit`
@@ -78,7 +107,7 @@ impl BroadcastQueue {
         out: &mut Vec<Bytes>,
     ) -> usize {
         let (Some((&(min_t, ..), _)), Some((&(max_t, ..), _))) =
-            (self.items.first_key_value(), self.items.last_key_value())
+            (self.order.first_key_value(), self.order.last_key_value())
         else {
             return 0;
         };
@@ -91,31 +120,33 @@ impl BroadcastQueue {
             };
             let from = (t, Reverse(free), Reverse(u64::MAX));
             let to = (t, Reverse(0), Reverse(0));
-            let Some(&order) = self.items.range(from..=to).next().map(|(k, _)| k) else {
+            let Some((&order, &slot)) = self.order.range(from..=to).next() else {
                 t += 1;
                 continue;
             };
-            let Some(item) = self.items.remove(&order) else {
-                break;
+            self.order.remove(&order);
+            let Some(item) = self.slab.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
             };
             used += overhead + item.msg.len();
             out.push(item.msg.clone());
             if order.0 + 1 >= transmit_limit {
-                self.notified |= item.notify;
-                if let Some(k) = &item.key {
-                    self.by_key.remove(k);
+                if let Some(item) = self.slab[slot].take() {
+                    self.notified |= item.notify;
+                    if let Some(k) = &item.key {
+                        self.by_key.remove(k);
+                    }
                 }
+                self.free.push(slot);
             } else {
-                self.requeue.push(((order.0 + 1, order.1, order.2), item));
+                item.order = (order.0 + 1, order.1, order.2);
+                self.requeue.push(slot);
             }
         }
-        for (order, item) in self.requeue.drain(..) {
-            if let Some(k) = &item.key
-                && let Some(o) = self.by_key.get_mut(k)
-            {
-                *o = order;
+        for slot in self.requeue.drain(..) {
+            if let Some(Some(item)) = self.slab.get(slot) {
+                self.order.insert(item.order, slot);
             }
-            self.items.insert(order, item);
         }
         used
     }
@@ -127,7 +158,7 @@ impl BroadcastQueue {
 
     /// True if a `notify` message is still queued.
     pub(crate) fn has_notify(&self) -> bool {
-        self.items.values().any(|it| it.notify)
+        self.slab.iter().flatten().any(|it| it.notify)
     }
 }
 

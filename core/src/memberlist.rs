@@ -127,6 +127,9 @@ pub(crate) struct Failed {
     pub(crate) since: Instant,
 }
 
+/// Quick push/pulls after a join (see `Memberlist::joined`).
+const JOIN_FOLLOW_UPS: u8 = 5;
+
 /// Most failed members remembered for reconnection.
 const MAX_FAILED: usize = 1024;
 
@@ -333,6 +336,12 @@ impl Memberlist {
         self.awareness.score()
     }
 
+    /// Bytes one member costs in this node's table, besides its name and metadata on the
+    /// heap: the record and its slot in the name index.
+    pub fn member_entry_bytes() -> usize {
+        core::mem::size_of::<Node>() + core::mem::size_of::<u32>()
+    }
+
     #[doc(hidden)]
     pub fn debug_queue_len(&self) -> usize {
         self.queue.len()
@@ -428,7 +437,8 @@ impl Memberlist {
         if self.push_pull_enabled() && now >= self.next_push_pull {
             let interval = if self.follow_ups > 0 {
                 self.follow_ups -= 1;
-                self.config.probe_interval * 2
+                // 1, 2, 4, 8, 16 probe intervals apart.
+                self.config.probe_interval * (1 << (JOIN_FOLLOW_UPS - self.follow_ups))
             } else {
                 push_pull_scale(self.config.push_pull_interval, self.members.len())
             };
@@ -448,12 +458,13 @@ impl Memberlist {
     }
 
     /// A join's push/pull succeeded. While a cluster forms, gossip's retransmit limit runs
-    /// out before every node has heard of every other (memberlist then waits for periodic
-    /// push/pull, tens of seconds at 100 nodes). rumor follows a join with two quick
-    /// push/pulls with random members, one and three probe intervals later, which close those
-    /// gaps for the joiner and for the members it talks to.
+    /// out (or its queues congest) before every node has heard of every other, and memberlist
+    /// then waits for periodic push/pull: tens of seconds at 100 nodes, minutes at 1,000.
+    /// rumor follows a join with quick push/pulls with random members, 1, 3, 7, 15 and 31
+    /// probe intervals later, which close those gaps for the joiner and the members it talks
+    /// to, including gaps left by nodes that joined after it.
     pub(crate) fn joined(&mut self) {
-        self.follow_ups = 2;
+        self.follow_ups = JOIN_FOLLOW_UPS;
         self.next_push_pull = self
             .next_push_pull
             .min(self.last_input + self.config.probe_interval);

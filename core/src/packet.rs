@@ -319,7 +319,10 @@ impl Memberlist {
             };
             let inner = strip_crc(body)?;
             let mut changed = false;
-            self.dispatch(now, from, inner, 0, &mut changed)
+            // One budget for the whole datagram: a compound of many compressed parts
+            // cannot multiply it.
+            let mut budget = self.config.limits.max_packet_decompressed;
+            self.dispatch(now, from, inner, 0, &mut budget, &mut changed)
                 .map_err(|e| InputError {
                     kind: e,
                     state_changed: changed,
@@ -336,6 +339,7 @@ impl Memberlist {
         from: SocketAddr,
         buf: &[u8],
         depth: usize,
+        budget: &mut usize,
         changed: &mut bool,
     ) -> Result<(), InputErrorKind> {
         let msg = decode_packet(buf).map_err(InputErrorKind::Decode)?;
@@ -350,7 +354,7 @@ impl Memberlist {
                 }
                 let mut first_err = None;
                 for part in c.parts() {
-                    if let Err(e) = self.dispatch(now, from, part, depth + 1, changed) {
+                    if let Err(e) = self.dispatch(now, from, part, depth + 1, budget, changed) {
                         first_err.get_or_insert(e);
                     }
                 }
@@ -369,9 +373,11 @@ impl Memberlist {
                 }
                 let mut out = self.scratch.inbound.pop().unwrap_or_default();
                 out.clear();
-                let limit = self.config.limits.max_packet_decompressed;
-                let r = match self.lzw.decompress(&c, limit, &mut out) {
-                    Ok(()) => self.dispatch(now, from, &out, depth + 1, changed),
+                let r = match self.lzw.decompress(&c, *budget, &mut out) {
+                    Ok(()) => {
+                        *budget -= out.len();
+                        self.dispatch(now, from, &out, depth + 1, budget, changed)
+                    }
                     Err(e) => Err(InputErrorKind::Decode(e)),
                 };
                 self.scratch.inbound.push(out);

@@ -90,32 +90,23 @@ impl Members {
     /// a random member). Returns its position.
     pub(crate) fn insert_random(&mut self, node: Node, offset: usize) -> usize {
         let n = self.nodes.len();
-        self.nodes.push(node);
         let offset = offset % (n + 1);
-        self.nodes.swap(offset, n);
-        self.set_index(offset);
         if offset != n {
-            self.set_index(n);
-        }
-        offset
-    }
-
-    fn set_index(&mut self, i: usize) {
-        let hash = self.hasher.hash_one(&*self.nodes[i].name);
-        let nodes = &self.nodes;
-        let name = &*nodes[i].name;
-        match self
-            .index
-            .find_mut(hash, |&j| &*nodes[j as usize].name == name)
-        {
-            Some(slot) => *slot = i as u32,
-            None => {
-                let hasher = &self.hasher;
-                self.index.insert_unique(hash, i as u32, |&j| {
-                    hasher.hash_one(&*nodes[j as usize].name)
-                });
+            // The member at `offset` moves to the end: repoint its index entry, found by
+            // position (names are compared only for lookups).
+            let hash = self.hasher.hash_one(&*self.nodes[offset].name);
+            if let Some(slot) = self.index.find_mut(hash, |&j| j as usize == offset) {
+                *slot = n as u32;
             }
         }
+        let hash = self.hasher.hash_one(&*node.name);
+        self.nodes.push(node);
+        self.nodes.swap(offset, n);
+        let (nodes, hasher) = (&self.nodes, &self.hasher);
+        self.index.insert_unique(hash, offset as u32, |&j| {
+            hasher.hash_one(&*nodes[j as usize].name)
+        });
+        offset
     }
 
     /// Forgets members for which `reap` is true, shuffles the rest (memberlist `resetNodes`).
@@ -127,6 +118,15 @@ impl Members {
             self.nodes.swap(i, j);
         }
         self.rebuild_index();
+    }
+
+    /// Checks that the index finds every member at its position (tests).
+    #[cfg(test)]
+    pub(crate) fn check_index(&self) {
+        assert_eq!(self.index.len(), self.nodes.len());
+        for (i, n) in self.nodes.iter().enumerate() {
+            assert_eq!(self.find(&n.name), Some(i), "{}", n.name);
+        }
     }
 
     fn rebuild_index(&mut self) {
@@ -477,5 +477,44 @@ impl Memberlist {
         {
             self.announce_self(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    fn node(name: &str) -> Node {
+        Node {
+            name: Box::from(name),
+            addr: IpBytes::EMPTY,
+            port: 0,
+            meta: Box::from(&b""[..]),
+            incarnation: 1,
+            state: MemberState::Alive,
+            state_change: Instant::ZERO,
+            vsn: Vsn::default(),
+            suspicion: None,
+        }
+    }
+
+    #[test]
+    fn index_follows_random_inserts_reaps_and_shuffles() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut m = Members::default();
+        for i in 0..2000 {
+            m.insert_random(node(&alloc::format!("n{i}")), rng.next_u64() as usize);
+            if i % 97 == 0 {
+                m.check_index();
+            }
+        }
+        m.check_index();
+        m.reap_and_shuffle(&mut rng, |n| n.name.ends_with('7'));
+        m.check_index();
+        assert_eq!(m.len(), 1800);
+        assert_eq!(m.find("n17"), None);
+        assert!(m.find("n18").is_some());
     }
 }

@@ -1,4 +1,5 @@
 //! A steady-state probe round (deadline, ping out, ack in, deadline re-armed) allocates
+#![allow(clippy::unwrap_used)]
 //! nothing once warmed up. Two nodes, wired by hand, no simulator.
 
 use std::net::SocketAddr;
@@ -18,7 +19,10 @@ struct Pair {
 
 impl Pair {
     fn new(config: Config) -> Self {
-        let addrs: [SocketAddr; 2] = ["10.0.0.1:7946".parse().unwrap(), "10.0.0.2:7946".parse().unwrap()];
+        let addrs: [SocketAddr; 2] = [
+            "10.0.0.1:7946".parse().unwrap(),
+            "10.0.0.2:7946".parse().unwrap(),
+        ];
         let now = Instant::ZERO;
         let a = Memberlist::new(config.clone(), "a", addrs[0], b"", [1; 32], now).unwrap();
         let b = Memberlist::new(config, "b", addrs[1], b"", [2; 32], now).unwrap();
@@ -45,14 +49,20 @@ impl Pair {
                 while let Some(t) = self.nodes[i].poll_transmit(self.now, &mut self.buf) {
                     let to = self.peer(t.to);
                     // Reuse the inbox slot's buffer: no allocation once warmed up.
-                    match self.inbox.iter_mut().find(|(n, _, d)| *n == usize::MAX && d.capacity() >= t.len) {
+                    match self
+                        .inbox
+                        .iter_mut()
+                        .find(|(n, _, d)| *n == usize::MAX && d.capacity() >= t.len)
+                    {
                         Some(slot) => {
                             slot.0 = to;
                             slot.1 = self.addrs[i];
                             slot.2.clear();
                             slot.2.extend_from_slice(&self.buf[..t.len]);
                         }
-                        None => self.inbox.push((to, self.addrs[i], self.buf[..t.len].to_vec())),
+                        None => self
+                            .inbox
+                            .push((to, self.addrs[i], self.buf[..t.len].to_vec())),
                     }
                     progress = true;
                 }
@@ -82,31 +92,44 @@ impl Pair {
 
     /// A whole stream exchange between the two nodes (used by the join).
     fn stream(&mut self, i: usize, cmd: StreamCommand) {
-        let StreamCommand::Connect { id, to } = cmd else { return };
+        let StreamCommand::Connect { id, to } = cmd else {
+            return;
+        };
         let j = self.peer(to);
         let now = self.now;
         let peer_id = self.nodes[j].accept_stream(now, self.addrs[i]).unwrap();
-        self.nodes[i].handle_stream(now, id, StreamInput::Connected).unwrap();
+        self.nodes[i]
+            .handle_stream(now, id, StreamInput::Connected)
+            .unwrap();
         let mut to_j = Vec::new();
         while let Some(c) = self.nodes[i].poll_stream() {
             if let StreamCommand::Send { data, .. } = c {
                 to_j.extend(data);
             }
         }
-        self.nodes[j].handle_stream(now, peer_id, StreamInput::Data(&to_j)).unwrap();
+        self.nodes[j]
+            .handle_stream(now, peer_id, StreamInput::Data(&to_j))
+            .unwrap();
         let mut to_i = Vec::new();
         while let Some(c) = self.nodes[j].poll_stream() {
             if let StreamCommand::Send { data, .. } = c {
                 to_i.extend(data);
             }
         }
-        self.nodes[i].handle_stream(now, id, StreamInput::Data(&to_i)).unwrap();
+        self.nodes[i]
+            .handle_stream(now, id, StreamInput::Data(&to_i))
+            .unwrap();
         while self.nodes[i].poll_stream().is_some() {}
     }
 
     /// Advances to the earliest deadline and fires it.
     fn step(&mut self) {
-        let next = self.nodes.iter().filter_map(Memberlist::poll_timeout).min().unwrap();
+        let next = self
+            .nodes
+            .iter()
+            .filter_map(Memberlist::poll_timeout)
+            .min()
+            .unwrap();
         self.now = next.max(self.now);
         for n in &mut self.nodes {
             if n.poll_timeout().is_some_and(|t| t <= self.now) {
@@ -160,6 +183,9 @@ fn steady_state_probe_rounds_allocate_nothing() {
     // Both nodes probe each other every second, except that memberlist's round-robin skips
     // a tick when it wraps past the node itself: about 70 round trips in 60 s.
     assert!(rounds >= 50, "only {rounds} probe round trips");
-    assert_eq!(info.count_total, 0, "allocations in steady-state probe rounds: {info:?}");
+    assert_eq!(
+        info.count_total, 0,
+        "allocations in steady-state probe rounds: {info:?}"
+    );
     assert_eq!(pair.nodes[0].num_alive(), 2);
 }

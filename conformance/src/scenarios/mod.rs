@@ -33,7 +33,10 @@ pub const ALL: &[(&str, Scenario)] = &[
         push_pull_delivers_local_state,
     ),
     ("partition_heals", partition_heals),
-    ("lossy_network_no_false_deaths", lossy_network_no_false_deaths),
+    (
+        "lossy_network_no_false_deaths",
+        lossy_network_no_false_deaths,
+    ),
     ("long_partition_heals", long_partition_heals),
 ];
 
@@ -151,7 +154,9 @@ pub fn lossy_network_no_false_deaths(b: &mut dyn Backend) -> Outcome {
         }
         suspicions += n - live_view(b, i).len();
     }
-    Ok(format!("{minutes} min at 10% loss: no deaths, {suspicions} members not alive at the end"))
+    Ok(format!(
+        "{minutes} min at 10% loss: no deaths, {suspicions} members not alive at the end"
+    ))
 }
 
 /// The time within which a crashed member must be declared dead everywhere: either a probe
