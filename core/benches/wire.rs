@@ -18,8 +18,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rumor_core::Limits;
 use rumor_core::wire::{
     Ack, Alive, COMPOUND_HEADER_OVERHEAD, COMPOUND_PART_OVERHEAD, Dead, Encode, EncryptionVersion,
-    IpBytes, Keyring, Lzw, Message, NodeState, Ping, PushNodeState, PushPullWriter, SecretKey,
-    Suspect, Vsn, compound_len, decode_packet, decode_stream, encode_compound, push_pull_len,
+    IpBytes, Keyring, Lzw, Message, NodeState, Ping, PushNodeState, PushPull, PushPullWriter,
+    SecretKey, Suspect, Vsn, compound_len, decode_packet, decode_stream, encode_compound,
+    push_pull_len,
 };
 
 /// What a memberlist 0.2.2 node sends: protocol 1..=5, speaking 2; no delegate versions.
@@ -315,6 +316,17 @@ fn push_pull(c: &mut Criterion) {
                 black_box(s.expect("state"));
             }
             n
+        })
+    });
+    // One pass into a reused vector, as the node merges remote state.
+    let mut into = Vec::with_capacity(MEMBERS);
+    g.bench_function("decode_into", |b| {
+        b.iter(|| {
+            into.clear();
+            let parts = PushPull::decode_body_into(black_box(&bytes[1..]), &limits, &mut into)
+                .expect("push/pull");
+            black_box(&into);
+            parts.used
         })
     });
     g.finish();

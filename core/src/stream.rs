@@ -12,8 +12,8 @@ use crate::memberlist::{CommandError, InputError, InputErrorKind, Memberlist};
 use crate::time::Instant;
 use crate::wire::{
     Ack, Alive, Dead, DecodeError, Encode, EncryptionVersion, ErrResp, Message, MessageType,
-    NodeState, Ping, PushNodeState, PushPull, PushPullWriter, Suspect, UserStreamMsg,
-    decode_stream, push_pull_len, stream_frame_len,
+    NodeState, Ping, PushNodeState, PushPull, PushPullParts, PushPullWriter, Suspect,
+    UserStreamMsg, decode_stream, push_pull_len, stream_frame_len,
 };
 
 /// What a stream is for.
@@ -532,6 +532,9 @@ impl Memberlist {
         msg: &[u8],
     ) -> Result<(), InputError> {
         let limits = self.config.limits.clone();
+        if msg.first() == Some(&(MessageType::PushPull as u8)) {
+            return self.on_push_pull(now, id, role, &msg[1..]);
+        }
         let (message, _) = decode_stream(msg, &limits).map_err(InputError::from)?;
         match (role, message) {
             (Role::Serve, Message::Ping(p)) => {
@@ -554,23 +557,6 @@ impl Memberlist {
                     self.events.push_back(Event::UserMessage(payload.to_vec()));
                 }
                 Ok(())
-            }
-            (Role::Serve, Message::PushPull(pp)) => {
-                // Reply with our state first, then merge (memberlist `handleConn`).
-                let reply = self.encode_push_pull(pp.join);
-                let data = self.frame_stream(&reply, false);
-                self.stream_cmds.push_back(StreamCommand::Send { id, data });
-                self.abandon_stream(id);
-                self.merge_remote(now, &pp)
-            }
-            (Role::PushPull { join_id, .. }, Message::PushPull(pp)) => {
-                let r = self.merge_remote(now, &pp);
-                if let Some(i) = self.streams.position(id) {
-                    self.streams.list.swap_remove(i);
-                }
-                self.stream_cmds.push_back(StreamCommand::Close { id });
-                self.join_result(join_id, r.is_ok());
-                r
             }
             (Role::Ping { seq }, Message::Ack(a)) if a.seq_no == seq => {
                 if let Some(i) = self.streams.position(id) {
@@ -601,18 +587,64 @@ impl Memberlist {
         }
     }
 
+    /// A push/pull message (`body` follows the type byte): as the responder, reply with our
+    /// state first, then merge (memberlist `handleConn`); as the initiator, merge and close.
+    fn on_push_pull(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        role: Role,
+        body: &[u8],
+    ) -> Result<(), InputError> {
+        let limits = self.config.limits.clone();
+        let mut states = Vec::new();
+        let parts = PushPull::decode_body_into(body, &limits, &mut states);
+        match (role, parts) {
+            (Role::Serve, Ok(parts)) => {
+                let reply = self.encode_push_pull(parts.join);
+                let data = self.frame_stream(&reply, false);
+                self.stream_cmds.push_back(StreamCommand::Send { id, data });
+                self.abandon_stream(id);
+                self.merge_remote(now, &states, parts)
+            }
+            (Role::PushPull { join_id, .. }, Ok(parts)) => {
+                let r = self.merge_remote(now, &states, parts);
+                if let Some(i) = self.streams.position(id) {
+                    self.streams.list.swap_remove(i);
+                }
+                self.stream_cmds.push_back(StreamCommand::Close { id });
+                self.join_result(join_id, r.is_ok());
+                r
+            }
+            (role, r) => {
+                let kind = match r {
+                    Err(e) => InputErrorKind::Decode(e),
+                    Ok(_) => InputErrorKind::Decode(DecodeError::UnexpectedMessageType(
+                        MessageType::PushPull as u8,
+                    )),
+                };
+                if role == Role::Serve {
+                    self.reply_error(id, kind);
+                }
+                self.abandon_stream(id);
+                Err(err(kind))
+            }
+        }
+    }
+
     /// memberlist `verifyProtocol` then `mergeState`: remote dead becomes a local suspicion,
     /// remote left becomes left.
-    fn merge_remote(&mut self, now: Instant, pp: &PushPull<'_>) -> Result<(), InputError> {
-        let mut states = Vec::with_capacity(pp.nodes.len());
-        for s in pp.nodes {
-            states.push(s.map_err(InputError::from)?);
-        }
-        if !self.verify_protocol(&states) {
+    fn merge_remote(
+        &mut self,
+        now: Instant,
+        states: &[PushNodeState<'_>],
+        parts: PushPullParts<'_>,
+    ) -> Result<(), InputError> {
+        if !self.verify_protocol(states) {
             return Err(err(InputErrorKind::IncompatibleVersion));
         }
         let me = self.name.clone();
-        for s in &states {
+        for s in states {
             match s.state {
                 NodeState::Alive => {
                     let port = if s.port == 0 || self.config.protocol_version < 2 {
@@ -653,10 +685,10 @@ impl Memberlist {
                 NodeState::Other(_) => {}
             }
         }
-        if !pp.user_state.is_empty() {
+        if !parts.user_state.is_empty() {
             self.events.push_back(Event::RemoteState {
-                state: pp.user_state.to_vec(),
-                join: pp.join,
+                state: parts.user_state.to_vec(),
+                join: parts.join,
             });
         }
         Ok(())

@@ -31,7 +31,7 @@ pub use message::{
     Ack, Alive, Compress, Dead, Encode, ErrResp, IndirectPing, Nack, Ping, PushNodeState,
     PushPullHeader, Suspect, UserMsg, UserStreamMsg,
 };
-pub use push_pull::{NodeStates, PushPull, PushPullWriter, push_pull_len};
+pub use push_pull::{NodeStates, PushPull, PushPullParts, PushPullWriter, push_pull_len};
 pub use types::{IpBytes, MessageType, NodeState, Vsn};
 
 use crate::config::Limits;

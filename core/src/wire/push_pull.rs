@@ -63,6 +63,62 @@ impl<'a> PushPull<'a> {
     }
 }
 
+/// A push/pull decoded in one pass by [`PushPull::decode_body_into`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushPullParts<'a> {
+    /// True for a join.
+    pub join: bool,
+    /// The sender's application state.
+    pub user_state: &'a [u8],
+    /// Bytes of the body taken.
+    pub used: usize,
+}
+
+impl<'a> PushPull<'a> {
+    /// Decodes the body after the type byte in a single pass, appending every node state to
+    /// `states` (a reused vector allocates nothing). Limits are checked as in
+    /// [`PushPull::decode_body`]; on error, `states` holds the states decoded before it.
+    pub fn decode_body_into(
+        body: &'a [u8],
+        limits: &Limits,
+        states: &mut alloc::vec::Vec<PushNodeState<'a>>,
+    ) -> Result<PushPullParts<'a>, DecodeError> {
+        let mut r = Reader::new(body);
+        let header = r.decode_struct::<PushPullHeader>()?;
+        let count = header.nodes as usize;
+        if count > limits.max_push_nodes {
+            return Err(DecodeError::TooLarge {
+                what: "push/pull node count",
+                len: count,
+                limit: limits.max_push_nodes,
+            });
+        }
+        let user_len = header.user_state_len as usize;
+        if user_len > limits.max_user_state {
+            return Err(DecodeError::TooLarge {
+                what: "push/pull user state",
+                len: user_len,
+                limit: limits.max_user_state,
+            });
+        }
+        // Each state takes at least one byte: a count the input cannot hold is refused
+        // before anything is reserved for it.
+        if count > r.remaining() {
+            return Err(DecodeError::Truncated);
+        }
+        states.reserve(count);
+        for _ in 0..count {
+            states.push(r.decode_struct::<PushNodeState<'a>>()?);
+        }
+        let user_state = r.take(user_len)?;
+        Ok(PushPullParts {
+            join: header.join,
+            user_state,
+            used: r.position(),
+        })
+    }
+}
+
 /// The node states of a [`PushPull`], decoded one by one.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeStates<'a> {

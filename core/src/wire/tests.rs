@@ -369,6 +369,12 @@ proptest! {
         prop_assert_eq!(pp.join, join);
         prop_assert_eq!(pp.user_state, &user[..]);
         let got: Vec<_> = pp.nodes.map(|s| s.unwrap()).collect();
-        prop_assert_eq!(got, states);
+        prop_assert_eq!(&got, &states);
+        let mut into = Vec::new();
+        let parts = PushPull::decode_body_into(&buf[1..], &Limits::default(), &mut into).unwrap();
+        prop_assert_eq!(parts.used, len - 1);
+        prop_assert_eq!(parts.join, join);
+        prop_assert_eq!(parts.user_state, &user[..]);
+        prop_assert_eq!(into, states);
     }
 }
