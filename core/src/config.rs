@@ -307,3 +307,116 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values of memberlist 0.2.2's DefaultLANConfig, DefaultWANConfig and
+    /// DefaultLocalConfig (config.go).
+    #[test]
+    fn presets_match_memberlist() {
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        // (tcp_timeout, indirect, retransmit, suspicion, push/pull, probe timeout, probe
+        // interval, gossip nodes, gossip interval, to-the-dead)
+        let table = [
+            (
+                Config::lan(),
+                s(10),
+                3,
+                4,
+                4,
+                s(30),
+                ms(500),
+                s(1),
+                3,
+                ms(200),
+                s(30),
+            ),
+            (
+                Config::wan(),
+                s(30),
+                3,
+                4,
+                6,
+                s(60),
+                s(3),
+                s(5),
+                4,
+                ms(500),
+                s(60),
+            ),
+            (
+                Config::local(),
+                s(1),
+                1,
+                2,
+                3,
+                s(15),
+                ms(200),
+                s(1),
+                3,
+                ms(100),
+                s(15),
+            ),
+        ];
+        for (c, tcp, ind, rt, sus, pp, pt, pi, gn, gi, dead) in table {
+            assert_eq!(c.tcp_timeout, tcp);
+            assert_eq!(c.indirect_checks, ind);
+            assert_eq!(c.retransmit_mult, rt);
+            assert_eq!(c.suspicion_mult, sus);
+            assert_eq!(c.push_pull_interval, pp);
+            assert_eq!(c.probe_timeout, pt);
+            assert_eq!(c.probe_interval, pi);
+            assert_eq!(c.gossip_nodes, gn);
+            assert_eq!(c.gossip_interval, gi);
+            assert_eq!(c.gossip_to_the_dead_time, dead);
+            assert_eq!(c.suspicion_max_timeout_mult, 6);
+            assert_eq!(c.awareness_max_multiplier, 8);
+            assert_eq!(c.udp_buffer_size, 1400);
+            assert_eq!(c.protocol_version, 2);
+            assert!(c.enable_compression && c.gossip_verify_incoming && c.gossip_verify_outgoing);
+            assert!(!c.disable_tcp_pings);
+            assert_eq!(c.dead_node_reclaim_time, Duration::ZERO);
+            assert_eq!(c.validate(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn validate_refuses_nonsense() {
+        let bad = |f: fn(&mut Config)| {
+            let mut c = Config::lan();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert_eq!(
+            bad(|c| c.protocol_version = 6),
+            ConfigError::ProtocolVersion(6)
+        );
+        assert_eq!(
+            bad(|c| c.protocol_version = 0),
+            ConfigError::ProtocolVersion(0)
+        );
+        assert_eq!(
+            bad(|c| c.probe_timeout = c.probe_interval),
+            ConfigError::ProbeTimeout
+        );
+        assert_eq!(
+            bad(|c| c.gossip_nodes = 0),
+            ConfigError::ZeroCount("gossip_nodes")
+        );
+        assert_eq!(
+            bad(|c| c.label = alloc::vec![b'x'; 256]),
+            ConfigError::LabelTooLong(256)
+        );
+        assert_eq!(
+            bad(|c| c.delegate_protocol_version = 1),
+            ConfigError::DelegateVersions
+        );
+        assert_eq!(
+            bad(|c| c.udp_buffer_size = 10),
+            ConfigError::UdpBufferSize(10)
+        );
+    }
+}
