@@ -86,7 +86,11 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn dissemination(n: usize, seeds: u64) {
-    let config = Config::lan();
+    // LZW costs CPU per datagram and changes no protocol decision: off for speed unless asked.
+    let config = Config {
+        enable_compression: std::env::var_os("MEASURE_LZW").is_some(),
+        ..Config::lan()
+    };
     let mut rounds = Vec::new();
     let mut joins = Vec::new();
     let wall = Wall::now();
@@ -212,7 +216,10 @@ fn main() {
     };
     if matches!(what, "dissemination" | "all") {
         for n in sizes(&[1000, 5000]) {
-            dissemination(n, if n > 2000 { 3 } else { 10 });
+            let seeds = std::env::var("MEASURE_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok());
+            dissemination(n, seeds.unwrap_or(if n > 2000 { 3 } else { 10 }));
         }
     }
     if matches!(what, "detection" | "all") {

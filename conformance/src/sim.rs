@@ -209,18 +209,7 @@ impl Sim {
         for ((_, id), (peer, peer_id)) in ends {
             self.links.remove(&(i, id));
             if let Some(pid) = peer_id {
-                self.links.remove(&(peer, pid));
-                let at = self.now + self.link.latency;
-                self.schedule(
-                    at,
-                    Action::Deliver {
-                        node: peer,
-                        delivery: Delivery::Stream {
-                            id: pid,
-                            input: OwnedInput::Failed,
-                        },
-                    },
-                );
+                self.fail_stream(peer, pid);
             }
         }
     }
@@ -427,22 +416,22 @@ impl Sim {
         }
     }
 
+    /// Ends the stream end `(node, id)` with a failure, one latency from now.
+    fn fail_stream(&mut self, node: NodeId, id: StreamId) {
+        self.links.remove(&(node, id));
+        let at = self.now + self.link.latency;
+        let delivery = Delivery::Stream {
+            id,
+            input: OwnedInput::Failed,
+        };
+        self.schedule(at, Action::Deliver { node, delivery });
+    }
+
     fn deliver(&mut self, i: NodeId, d: Delivery) {
         if self.nodes[i].core.is_none() {
             if let Delivery::Accept { from, from_stream } = d {
                 // Connection refused: nothing listens on a crashed node's port.
-                self.links.remove(&(from, from_stream));
-                let at = self.now + self.link.latency;
-                self.schedule(
-                    at,
-                    Action::Deliver {
-                        node: from,
-                        delivery: Delivery::Stream {
-                            id: from_stream,
-                            input: OwnedInput::Failed,
-                        },
-                    },
-                );
+                self.fail_stream(from, from_stream);
             }
             return;
         }
@@ -485,18 +474,7 @@ impl Sim {
                         );
                     }
                     None => {
-                        self.links.remove(&(from, from_stream));
-                        let at = self.now + self.link.latency;
-                        self.schedule(
-                            at,
-                            Action::Deliver {
-                                node: from,
-                                delivery: Delivery::Stream {
-                                    id: from_stream,
-                                    input: OwnedInput::Failed,
-                                },
-                            },
-                        );
+                        self.fail_stream(from, from_stream);
                     }
                 }
             }

@@ -345,13 +345,7 @@ impl Memberlist {
         let msg = decode_packet(buf).map_err(InputErrorKind::Decode)?;
         match msg {
             Message::Compound(c) => {
-                if depth >= MAX_DEPTH {
-                    return Err(InputErrorKind::Decode(DecodeError::TooLarge {
-                        what: "message nesting",
-                        len: depth + 1,
-                        limit: MAX_DEPTH,
-                    }));
-                }
+                check_depth(depth)?;
                 let mut first_err = None;
                 for part in c.parts() {
                     if let Err(e) = self.dispatch(now, from, part, depth + 1, budget, changed) {
@@ -364,13 +358,7 @@ impl Memberlist {
                 first_err.map_or(Ok(()), Err)
             }
             Message::Compress(c) => {
-                if depth >= MAX_DEPTH {
-                    return Err(InputErrorKind::Decode(DecodeError::TooLarge {
-                        what: "message nesting",
-                        len: depth + 1,
-                        limit: MAX_DEPTH,
-                    }));
-                }
+                check_depth(depth)?;
                 let mut out = self.scratch.inbound.pop().unwrap_or_default();
                 out.clear();
                 let r = match self.lzw.decompress(&c, *budget, &mut out) {
@@ -441,6 +429,18 @@ impl Memberlist {
             ))),
         }
     }
+}
+
+/// Compound and compress messages nest at most `MAX_DEPTH` deep.
+fn check_depth(depth: usize) -> Result<(), InputErrorKind> {
+    if depth >= MAX_DEPTH {
+        return Err(InputErrorKind::Decode(DecodeError::TooLarge {
+            what: "message nesting",
+            len: depth + 1,
+            limit: MAX_DEPTH,
+        }));
+    }
+    Ok(())
 }
 
 fn kind(kind: InputErrorKind) -> InputError {

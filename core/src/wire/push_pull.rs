@@ -26,23 +26,7 @@ impl<'a> PushPull<'a> {
     /// [`DecodeError::Truncated`] means the bytes end early (on a stream: wait for more).
     pub fn decode_body(body: &'a [u8], limits: &Limits) -> Result<(Self, usize), DecodeError> {
         let mut r = Reader::new(body);
-        let header = r.decode_struct::<PushPullHeader>()?;
-        let count = header.nodes as usize;
-        if count > limits.max_push_nodes {
-            return Err(DecodeError::TooLarge {
-                what: "push/pull node count",
-                len: count,
-                limit: limits.max_push_nodes,
-            });
-        }
-        let user_len = header.user_state_len as usize;
-        if user_len > limits.max_user_state {
-            return Err(DecodeError::TooLarge {
-                what: "push/pull user state",
-                len: user_len,
-                limit: limits.max_user_state,
-            });
-        }
+        let (header, count, user_len) = read_header(&mut r, limits)?;
         let start = r.position();
         for _ in 0..count {
             r.skip()?;
@@ -84,23 +68,7 @@ impl<'a> PushPull<'a> {
         states: &mut alloc::vec::Vec<PushNodeState<'a>>,
     ) -> Result<PushPullParts<'a>, DecodeError> {
         let mut r = Reader::new(body);
-        let header = r.decode_struct::<PushPullHeader>()?;
-        let count = header.nodes as usize;
-        if count > limits.max_push_nodes {
-            return Err(DecodeError::TooLarge {
-                what: "push/pull node count",
-                len: count,
-                limit: limits.max_push_nodes,
-            });
-        }
-        let user_len = header.user_state_len as usize;
-        if user_len > limits.max_user_state {
-            return Err(DecodeError::TooLarge {
-                what: "push/pull user state",
-                len: user_len,
-                limit: limits.max_user_state,
-            });
-        }
+        let (header, count, user_len) = read_header(&mut r, limits)?;
         // Each state takes at least one byte: a count the input cannot hold is refused
         // before anything is reserved for it.
         if count > r.remaining() {
@@ -117,6 +85,31 @@ impl<'a> PushPull<'a> {
             used: r.position(),
         })
     }
+}
+
+/// Reads the header and checks its counts against `limits` before they are trusted.
+fn read_header(
+    r: &mut Reader<'_>,
+    limits: &Limits,
+) -> Result<(PushPullHeader, usize, usize), DecodeError> {
+    let header = r.decode_struct::<PushPullHeader>()?;
+    let count = header.nodes as usize;
+    if count > limits.max_push_nodes {
+        return Err(DecodeError::TooLarge {
+            what: "push/pull node count",
+            len: count,
+            limit: limits.max_push_nodes,
+        });
+    }
+    let user_len = header.user_state_len as usize;
+    if user_len > limits.max_user_state {
+        return Err(DecodeError::TooLarge {
+            what: "push/pull user state",
+            len: user_len,
+            limit: limits.max_user_state,
+        });
+    }
+    Ok((header, count, user_len))
 }
 
 /// The node states of a [`PushPull`], decoded one by one.
