@@ -164,6 +164,17 @@ impl Memberlist {
 
     /// memberlist's `aliveNode`.
     pub(crate) fn alive_node(&mut self, a: &Alive<'_>, bootstrap: bool, now: Instant) {
+        self.alive_node_with(a, bootstrap, true, now);
+    }
+
+    /// `aliveNode`; with `gossip == false` the news is applied but not queued for gossip.
+    pub(crate) fn alive_node_with(
+        &mut self,
+        a: &Alive<'_>,
+        bootstrap: bool,
+        gossip: bool,
+        now: Instant,
+    ) {
         let is_local = a.node == &*self.name;
         if self.leaving && is_local {
             return;
@@ -239,7 +250,9 @@ impl Memberlist {
             self.refute(a.incarnation);
             return;
         }
-        self.broadcast_msg(a.node, a, false);
+        if gossip {
+            self.broadcast_msg(a.node, a, false);
+        }
         let node = self.members.get_mut(i);
         node.vsn = a.vsn;
         node.incarnation = a.incarnation;

@@ -605,10 +605,15 @@ impl Memberlist {
                 let data = self.frame_stream(&reply, false);
                 self.stream_cmds.push_back(StreamCommand::Send { id, data });
                 self.abandon_stream(id);
-                self.merge_remote(now, &states, parts)
+                self.merge_remote(now, &states, parts, true)
             }
             (Role::PushPull { join_id, .. }, Ok(parts)) => {
-                let r = self.merge_remote(now, &states, parts);
+                // A joiner learns the seed's whole table, which the seed's cluster already
+                // knows; memberlist re-gossips every member of it, so N nodes joining cost
+                // N^2 messages of gossip. rumor's joiner keeps that news to itself (its own
+                // alive reaches the others through the seed, and its follow-up push/pulls
+                // exchange the rest).
+                let r = self.merge_remote(now, &states, parts, join_id.is_none());
                 if let Some(i) = self.streams.position(id) {
                     self.streams.list.swap_remove(i);
                 }
@@ -639,6 +644,7 @@ impl Memberlist {
         now: Instant,
         states: &[PushNodeState<'_>],
         parts: PushPullParts<'_>,
+        gossip: bool,
     ) -> Result<(), InputError> {
         if !self.verify_protocol(states) {
             return Err(err(InputErrorKind::IncompatibleVersion));
@@ -660,7 +666,7 @@ impl Memberlist {
                         meta: s.meta,
                         vsn: s.vsn,
                     };
-                    self.alive_node(&a, false, now);
+                    self.alive_node_with(&a, false, gossip, now);
                 }
                 NodeState::Left => self.dead_node(
                     &Dead {
