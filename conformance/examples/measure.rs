@@ -112,6 +112,17 @@ fn dissemination(n: usize, seeds: u64) {
         while !pending.is_empty() {
             sim.run_for(Duration::from_millis(10));
             pending.retain(|&i| !has(&sim, i));
+            if std::env::var_os("MEASURE_DEBUG").is_some()
+                && sim.now().as_nanos() % 200_000_000 < 10_000_000
+            {
+                let q: usize = (0..n).map(|i| sim.core(i).debug_queue_len()).sum();
+                eprintln!(
+                    "{:?} after the update: {} nodes still without it, mean queue {}",
+                    sim.now().saturating_duration_since(start),
+                    pending.len(),
+                    q / n
+                );
+            }
         }
         let t = sim.now().saturating_duration_since(start);
         rounds.push(t.as_secs_f64() / config.gossip_interval.as_secs_f64());
