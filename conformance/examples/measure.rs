@@ -105,8 +105,8 @@ fn dissemination(n: usize, seeds: u64) {
         let name = format!("node-{origin}");
         let has = |sim: &Sim, i: usize| {
             sim.core(i)
-                .members()
-                .any(|m| *m.name == *name && &*m.meta == b"v2")
+                .member(&name)
+                .is_some_and(|m| &*m.meta == b"v2")
         };
         let mut pending: Vec<usize> = (0..n).filter(|&i| !has(&sim, i)).collect();
         while !pending.is_empty() {

@@ -326,6 +326,11 @@ impl Memberlist {
             .count()
     }
 
+    /// The member called `name`, if known.
+    pub fn member(&self, name: &str) -> Option<Member> {
+        self.members.find(name).map(|i| self.members.get(i).snapshot())
+    }
+
     /// The state of the member called `name`, if known.
     pub fn member_state(&self, name: &str) -> Option<MemberState> {
         self.members.find(name).map(|i| self.members.get(i).state)
