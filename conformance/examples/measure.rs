@@ -103,11 +103,8 @@ fn dissemination(n: usize, seeds: u64) {
         sim.with(origin, |c, now| c.set_meta(now, b"v2").expect("meta"));
         let start = sim.now();
         let name = format!("node-{origin}");
-        let has = |sim: &Sim, i: usize| {
-            sim.core(i)
-                .member(&name)
-                .is_some_and(|m| &*m.meta == b"v2")
-        };
+        let has =
+            |sim: &Sim, i: usize| sim.core(i).member(&name).is_some_and(|m| &*m.meta == b"v2");
         let mut pending: Vec<usize> = (0..n).filter(|&i| !has(&sim, i)).collect();
         while !pending.is_empty() {
             sim.run_for(Duration::from_millis(10));

@@ -328,7 +328,9 @@ impl Memberlist {
 
     /// The member called `name`, if known.
     pub fn member(&self, name: &str) -> Option<Member> {
-        self.members.find(name).map(|i| self.members.get(i).snapshot())
+        self.members
+            .find(name)
+            .map(|i| self.members.get(i).snapshot())
     }
 
     /// The state of the member called `name`, if known.
