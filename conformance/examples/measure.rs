@@ -66,7 +66,7 @@ fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
                         .collect();
                     eprintln!(
                         "  node-{i} missing {missing:?} non-alive {st:?} q {}",
-                        sim.core(i).debug_queue_len()
+                        sim.core(i).queued_broadcasts()
                     );
                 }
             }
@@ -112,7 +112,7 @@ fn dissemination(n: usize, seeds: u64) {
             if std::env::var_os("MEASURE_DEBUG").is_some()
                 && sim.now().as_nanos() % 200_000_000 < 10_000_000
             {
-                let q: usize = (0..n).map(|i| sim.core(i).debug_queue_len()).sum();
+                let q: usize = (0..n).map(|i| sim.core(i).queued_broadcasts()).sum();
                 eprintln!(
                     "{:?} after the update: {} nodes still without it, mean queue {}",
                     sim.now().saturating_duration_since(start),

@@ -349,30 +349,10 @@ impl Memberlist {
         core::mem::size_of::<Node>() + core::mem::size_of::<u32>()
     }
 
-    #[doc(hidden)]
-    pub fn debug_queue_len(&self) -> usize {
-        self.queue.len()
-    }
-
-    #[doc(hidden)]
-    pub fn debug_suspicions(&self) -> alloc::vec::Vec<(alloc::string::String, Option<Instant>)> {
-        let mut v: alloc::vec::Vec<_> = self
-            .members
-            .iter()
-            .filter(|n| n.state == MemberState::Suspect)
-            .map(|n| {
-                (
-                    alloc::string::String::from(&*n.name),
-                    n.suspicion.as_ref().map(|s| s.deadline),
-                )
-            })
-            .collect();
-        v.extend(
-            self.suspicion_timers
-                .iter()
-                .map(|core::cmp::Reverse((d, n))| (alloc::format!("heap {n}"), Some(*d))),
-        );
-        v
+    /// Messages waiting in this node's gossip queues (membership news and user broadcasts),
+    /// like memberlist's `broadcasts.NumQueued()`: a long queue means gossip is behind.
+    pub fn queued_broadcasts(&self) -> usize {
+        self.queue.len() + self.user_queue.len()
     }
 
     pub(crate) fn next_seq_no(&mut self) -> u32 {
