@@ -307,7 +307,8 @@ impl Memberlist {
             return;
         }
         let now_dead_limit = self.config.gossip_to_the_dead_time;
-        let me = self.name.clone();
+        // Borrowed out of `self` for the filter, not cloned: this runs every gossip interval.
+        let me = core::mem::take(&mut self.name);
         self.random_members(self.config.gossip_nodes, |n| {
             if *n.name == *me {
                 return true;
@@ -318,6 +319,7 @@ impl Memberlist {
                 MemberState::Left => true,
             }
         });
+        self.name = me;
         for j in 0..self.picked.len() {
             let node = self.members.get(self.picked[j]);
             if let Some(to) = node.socket_addr() {
