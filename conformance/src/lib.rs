@@ -4,15 +4,25 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod real;
 pub mod robust;
 pub mod scenarios;
 pub mod sim;
 pub mod vectors;
 
 /// Stamps out one `#[test]` per scenario for a backend: `$make` builds a fresh backend for
-/// each test. A failure names the backend and the scenario (`sim::crash_detected`).
+/// each test. `conformance_tests!(realtime: make)` leaves out the scenarios that take
+/// simulated hours, for backends that run in wall-clock time. A failure names the backend and the scenario (`sim::crash_detected`).
 #[macro_export]
 macro_rules! conformance_tests {
+    (realtime: $make:expr) => {
+        // Every scenario a real network runs in reasonable wall time: all but the 30-minute
+        // loss soak, which stays on the simulator.
+        $crate::conformance_tests!(@each $make;
+            join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
+            broadcast_is_transmit_limited, user_messages, meta_update_spreads,
+            push_pull_delivers_local_state, partition_heals, long_partition_heals);
+    };
     ($make:expr) => {
         $crate::conformance_tests!(@each $make;
             join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,

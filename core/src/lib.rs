@@ -21,6 +21,8 @@ mod event;
 mod memberlist;
 mod packet;
 mod probe;
+#[cfg(feature = "std")]
+pub mod runtime;
 mod state;
 mod stream;
 mod suspicion;

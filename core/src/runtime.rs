@@ -1,0 +1,294 @@
+//! What every runtime adapter needs besides the state machine, so that no adapter writes it
+//! again: the clock conversion, the options that start a node, binding the UDP socket and TCP
+//! listener on one port, the errors a `Handle` returns, and the fault-injection hook that test
+//! backends use to drop datagrams, cut links and freeze a node.
+//!
+//! This module is plain `std` glue for adapters (it is compiled only with the `std` feature);
+//! the [`Memberlist`](crate::Memberlist) state machine never uses it and never does I/O.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io;
+use std::net::{TcpListener, UdpSocket};
+
+use crate::{CommandError, Config, ConfigError, Instant, Memberlist};
+
+/// Converts between the OS monotonic clock and the core's [`Instant`].
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    /// The current time as the core counts it.
+    pub fn now(&self) -> Instant {
+        Instant::from_duration(self.origin.elapsed())
+    }
+
+    /// The OS instant of a core deadline.
+    pub fn to_std(&self, t: Instant) -> std::time::Instant {
+        self.origin + t.as_duration()
+    }
+
+    /// How long from now until `t` (zero if it passed).
+    pub fn until(&self, t: Instant) -> Duration {
+        t.as_duration().saturating_sub(self.origin.elapsed())
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A fault-injection hook an adapter consults on its I/O paths. Production nodes have none;
+/// conformance backends install one per node to simulate loss, partitions and pauses on real
+/// sockets. Every method defaults to "no fault".
+pub trait Faults: Send + Sync + fmt::Debug {
+    /// Whether a datagram this node (`from`) sends to `to` goes out; `false` drops it.
+    fn send_datagram(&self, from: SocketAddr, to: SocketAddr) -> bool {
+        let _ = (from, to);
+        true
+    }
+    /// Whether this node (`from`) may open a stream to `to`; `false` fails the connect.
+    fn connect(&self, from: SocketAddr, to: SocketAddr) -> bool {
+        let _ = (from, to);
+        true
+    }
+    /// While `true`, the node does nothing at all: no reads, no timers, no commands, as if
+    /// its process were stopped with SIGSTOP. Input waits in the socket buffers.
+    fn paused(&self) -> bool {
+        false
+    }
+}
+
+/// How often a paused node checks whether it may continue.
+pub const PAUSE_POLL: Duration = Duration::from_millis(5);
+
+/// Everything that starts a node besides the protocol [`Config`].
+#[derive(Clone)]
+pub struct NodeOptions {
+    /// The node's unique name.
+    pub name: String,
+    /// Where to bind the UDP socket and the TCP listener (one port for both; port 0 picks a
+    /// free one).
+    pub bind: SocketAddr,
+    /// The address other nodes use; by default the bound address (which must then not be
+    /// unspecified).
+    pub advertise: Option<SocketAddr>,
+    /// Application metadata (at most 512 bytes).
+    pub meta: Vec<u8>,
+    /// Seed for every random choice and nonce; by default drawn from the OS.
+    pub seed: Option<[u8; 32]>,
+    /// How many events may wait for the application before the node waits for it.
+    pub event_capacity: usize,
+    /// Test hook for injected faults.
+    pub faults: Option<Arc<dyn Faults>>,
+}
+
+impl fmt::Debug for NodeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeOptions")
+            .field("name", &self.name)
+            .field("bind", &self.bind)
+            .field("advertise", &self.advertise)
+            .field("meta", &self.meta.len())
+            .field("event_capacity", &self.event_capacity)
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeOptions {
+    /// A node called `name` bound to `bind`, no metadata, an OS seed, 1,024 queued events.
+    pub fn new(name: impl Into<String>, bind: SocketAddr) -> Self {
+        Self {
+            name: name.into(),
+            bind,
+            advertise: None,
+            meta: Vec::new(),
+            seed: None,
+            event_capacity: 1024,
+            faults: None,
+        }
+    }
+
+    /// Sets the metadata.
+    pub fn meta(mut self, meta: impl Into<Vec<u8>>) -> Self {
+        self.meta = meta.into();
+        self
+    }
+}
+
+/// A node's sockets, bound on one port as memberlist binds them (TCP first, then UDP on the
+/// same port), set non-blocking.
+#[derive(Debug)]
+pub struct Bound {
+    /// The datagram socket.
+    pub udp: UdpSocket,
+    /// The stream listener.
+    pub tcp: TcpListener,
+    /// The address both are bound to.
+    pub local: SocketAddr,
+}
+
+/// Binds the node's sockets for `bind`. With port 0, tries a few ports until UDP can take the
+/// port TCP got.
+pub fn bind(bind: SocketAddr) -> io::Result<Bound> {
+    let mut last = None;
+    for _ in 0..if bind.port() == 0 { 16 } else { 1 } {
+        let tcp = TcpListener::bind(bind)?;
+        let local = tcp.local_addr()?;
+        match UdpSocket::bind(local) {
+            Ok(udp) => {
+                udp.set_nonblocking(true)?;
+                tcp.set_nonblocking(true)?;
+                return Ok(Bound { udp, tcp, local });
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no port")))
+}
+
+/// A seed from the operating system's generator.
+pub fn os_seed() -> io::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(io::Error::other)?;
+    Ok(seed)
+}
+
+/// Builds the state machine for a node whose sockets are bound at `local`.
+pub fn new_core(
+    config: Config,
+    options: &NodeOptions,
+    local: SocketAddr,
+    clock: &Clock,
+) -> io::Result<Memberlist> {
+    let advertise = options.advertise.unwrap_or(local);
+    if advertise.ip().is_unspecified() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bound to an unspecified address: set an advertise address",
+        ));
+    }
+    let seed = match options.seed {
+        Some(s) => s,
+        None => os_seed()?,
+    };
+    Memberlist::new(
+        config,
+        &options.name,
+        advertise,
+        &options.meta,
+        seed,
+        clock.now(),
+    )
+    .map_err(|e: ConfigError| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+/// What a join achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinResult {
+    /// Seeds that completed a push/pull.
+    pub contacted: usize,
+    /// Seeds that did not.
+    pub failed: usize,
+}
+
+/// Why a `Handle` command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The node has shut down.
+    Closed,
+    /// The core refused the command.
+    Command(CommandError),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the node has shut down"),
+            Self::Command(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+impl From<CommandError> for NodeError {
+    fn from(e: CommandError) -> Self {
+        Self::Command(e)
+    }
+}
+
+/// The size of the buffer an adapter reads datagrams and stream bytes into: the largest UDP
+/// payload.
+pub const READ_BUF: usize = 65_536;
+
+/// The callers waiting for a join or a leave to finish, until the core reports
+/// [`Event::JoinFinished`](crate::Event::JoinFinished) or
+/// [`Event::LeaveFinished`](crate::Event::LeaveFinished). `J` and `L` are an adapter's reply
+/// channels.
+#[derive(Debug)]
+pub struct Waiters<J, L> {
+    joins: Vec<(u64, J)>,
+    leaves: Vec<L>,
+}
+
+impl<J, L> Default for Waiters<J, L> {
+    fn default() -> Self {
+        Self {
+            joins: Vec::new(),
+            leaves: Vec::new(),
+        }
+    }
+}
+
+impl<J, L> Waiters<J, L> {
+    /// Waits for the join that [`Memberlist::join`] numbered `id`.
+    pub fn join(&mut self, id: u64, reply: J) {
+        self.joins.push((id, reply));
+    }
+
+    /// Waits for the leave in progress.
+    pub fn leave(&mut self, reply: L) {
+        self.leaves.push(reply);
+    }
+
+    /// Hands the replies that `event` completes to `join` and `leave`.
+    pub fn resolve(
+        &mut self,
+        event: &crate::Event,
+        mut join: impl FnMut(J, JoinResult),
+        mut leave: impl FnMut(L),
+    ) {
+        match *event {
+            crate::Event::JoinFinished {
+                id,
+                contacted,
+                failed,
+            } => {
+                if let Some(i) = self.joins.iter().position(|(j, _)| *j == id) {
+                    let (_, reply) = self.joins.swap_remove(i);
+                    join(reply, JoinResult { contacted, failed });
+                }
+            }
+            crate::Event::LeaveFinished => self.leaves.drain(..).for_each(&mut leave),
+            _ => {}
+        }
+    }
+}
