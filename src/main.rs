@@ -1,9 +1,14 @@
 //! The `rumor` command-line tool.
 //!
+//! `rumor agent [FLAGS]` runs one node on a chosen runtime, driven by line commands on stdin,
+//! reporting JSON events on stdout (the protocol of the project's Go memberlist peer).
+//!
 //! `rumor decode [--stream] [--key HEX] [--label TEXT] HEX...` peels a captured memberlist
 //! datagram (or stream message) layer by layer: label, encryption, CRC, compression, compound,
 //! and prints every message in it. With no HEX arguments it reads one hex string per line from
 //! standard input.
+
+mod agent;
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -24,6 +29,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("decode") => decode_command(args.collect()),
+        Some("agent") => agent::run(args.collect()),
         Some("--version") => {
             println!("rumor {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -31,7 +37,9 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: rumor decode [--stream] [--key HEX] [--label TEXT] [HEX...]\n\
-                 Decodes captured memberlist bytes (hex) and prints every message they hold."
+                 \x20      rumor agent [--help] [FLAGS]\n\
+                 decode: decodes captured memberlist bytes (hex) and prints every message they hold.\n\
+                 agent: runs one node driven by line commands on stdin, JSON events on stdout."
             );
             ExitCode::from(2)
         }

@@ -17,6 +17,8 @@ use rumor_core::{Config, Event, LeaveReason, MemberState, Memberlist};
 
 fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
     let mut sim = Sim::new(seed, LinkModel::default());
+    // Only `detection` reads events, and it runs at hundreds of nodes.
+    sim.keep_events = n <= 1000;
     for i in 0..n {
         sim.add_node(config.clone(), &format!("node-{i}"), b"v1");
     }
@@ -94,7 +96,12 @@ fn dissemination(n: usize, seeds: u64) {
     let mut rounds = Vec::new();
     let mut joins = Vec::new();
     let wall = Wall::now();
-    for seed in 1..=seeds {
+    // MEASURE_FIRST_SEED splits a long series over several runs.
+    let first: u64 = std::env::var("MEASURE_FIRST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    for seed in first..first + seeds {
         let (mut sim, join) = form(n, seed, &config);
         joins.push(join.as_secs_f64());
         // Let the join's gossip die down, then spread one update.
@@ -123,6 +130,11 @@ fn dissemination(n: usize, seeds: u64) {
         }
         let t = sim.now().saturating_duration_since(start);
         rounds.push(t.as_secs_f64() / config.gossip_interval.as_secs_f64());
+        eprintln!(
+            "seed {seed}: joined in {:.1} s, update everywhere after {:.1} rounds",
+            join.as_secs_f64(),
+            rounds[rounds.len() - 1]
+        );
     }
     let theory = (n as f64).log(4.0);
     let (med, worst) = (percentile(&mut rounds, 0.5), percentile(&mut rounds, 1.0));

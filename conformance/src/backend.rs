@@ -16,6 +16,12 @@ pub trait Backend {
     fn base_config(&self) -> Config;
     /// Starts a node.
     fn spawn(&mut self, name: &str, meta: &[u8], config: Config) -> NodeId;
+    /// The address `node` is reachable at.
+    fn addr(&self, node: NodeId) -> std::net::SocketAddr;
+    /// Whether the nodes listen on real sockets that a test may connect to.
+    fn real_sockets(&self) -> bool {
+        false
+    }
     /// Joins `node` to the cluster through `seeds`.
     fn join(&mut self, node: NodeId, seeds: &[NodeId]);
     /// Graceful leave.
@@ -79,6 +85,9 @@ impl Backend for SimBackend {
     }
     fn spawn(&mut self, name: &str, meta: &[u8], config: Config) -> NodeId {
         self.sim.add_node(config, name, meta)
+    }
+    fn addr(&self, node: NodeId) -> std::net::SocketAddr {
+        Sim::addr_of(node)
     }
     fn join(&mut self, node: NodeId, seeds: &[NodeId]) {
         let addrs: Vec<_> = seeds.iter().map(|&s| Sim::addr_of(s)).collect();

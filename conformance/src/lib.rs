@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod interop;
 pub mod real;
 pub mod robust;
 pub mod scenarios;
@@ -16,12 +17,14 @@ pub mod vectors;
 #[macro_export]
 macro_rules! conformance_tests {
     (realtime: $make:expr) => {
-        // Every scenario a real network runs in reasonable wall time: all but the 30-minute
-        // loss soak, which stays on the simulator.
+        // Every scenario a real network runs in reasonable wall time (all but the 30-minute
+        // loss soak, which stays on the simulator), and the hostile clients that need real
+        // sockets.
         $crate::conformance_tests!(@each $make;
             join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
             broadcast_is_transmit_limited, user_messages, meta_update_spreads,
-            push_pull_delivers_local_state, partition_heals, long_partition_heals);
+            push_pull_delivers_local_state, partition_heals, long_partition_heals,
+            hostile_clients);
     };
     ($make:expr) => {
         $crate::conformance_tests!(@each $make;

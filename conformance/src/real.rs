@@ -185,11 +185,6 @@ impl<R: Runtime> RealBackend<R> {
             nodes: Vec::new(),
         }
     }
-
-    /// The address of a node.
-    pub fn addr(&self, node: NodeId) -> SocketAddr {
-        self.nodes[node].addr
-    }
 }
 
 impl<R: Runtime> Drop for RealBackend<R> {
@@ -236,6 +231,12 @@ impl<R: Runtime> Backend for RealBackend<R> {
             events,
         });
         self.nodes.len() - 1
+    }
+    fn addr(&self, node: NodeId) -> SocketAddr {
+        self.nodes[node].addr
+    }
+    fn real_sockets(&self) -> bool {
+        true
     }
     fn join(&mut self, node: NodeId, seeds: &[NodeId]) {
         let addrs: Vec<_> = seeds.iter().map(|&s| self.nodes[s].addr).collect();

@@ -113,6 +113,9 @@ pub struct Sim {
     pub link: LinkModel,
     /// Counters.
     pub traffic: Traffic,
+    /// Whether nodes' events are kept in [`SimNode::events`] (on by default; off saves the
+    /// memory of every join event at thousands of nodes).
+    pub keep_events: bool,
     buf: Vec<u8>,
 }
 
@@ -133,6 +136,7 @@ impl Sim {
             group: Vec::new(),
             link,
             traffic: Traffic::default(),
+            keep_events: true,
             buf: Vec::with_capacity(65536),
         }
     }
@@ -295,7 +299,9 @@ impl Sim {
             self.stream_command(i, cmd);
         }
         while let Some(e) = core.poll_event() {
-            self.nodes[i].events.push((now, e));
+            if self.keep_events {
+                self.nodes[i].events.push((now, e));
+            }
         }
         let deadline = core.poll_timeout();
         self.nodes[i].core = Some(core);

@@ -4,14 +4,32 @@
 //! transmissions first, then largest first, then newest first. A message about a member
 //! replaces any queued message about the same member. Messages are encoded once and shared
 //! (`Bytes`), so piggybacking copies no message and allocates nothing.
+//!
+//! Beyond memberlist, a message that waited longer than a stale age leaves the queue (see
+//! [`BroadcastQueue::prune`]): with fewest-transmits-first, a backlog of never-sent messages
+//! (a cluster of thousands forming at once) holds back every later message after its first
+//! transmission, for minutes; dropping what the epidemic had ample time to spread keeps fresh
+//! news fast, and push/pull repairs anything a drop missed.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
+use core::hash::BuildHasher;
+use core::time::Duration;
 
 use bytes::Bytes;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
+
+use crate::time::Instant;
+
+/// The key of the keyed item in `slot` (empty if there is none).
+fn slab_key(slab: &[Option<Item>], slot: u32) -> &str {
+    match slab.get(slot as usize) {
+        Some(Some(Item { key: Some(k), .. })) => k,
+        _ => "",
+    }
+}
 
 /// `retransmit_mult * ceil(log10(n + 1))` (memberlist `retransmitLimit`).
 pub(crate) fn retransmit_limit(retransmit_mult: u32, n: usize) -> u32 {
@@ -33,6 +51,14 @@ struct Item {
     order: Order,
 }
 
+/// A message's birth, in queueing order: `prune` drops from the front.
+#[derive(Debug, Clone, Copy)]
+struct Birth {
+    at: Instant,
+    id: u64,
+    slot: u32,
+}
+
 /// A queue of messages to piggyback and gossip. Ordered like memberlist's btree, so taking
 /// and requeueing a message costs O(log n) even while thousands are queued (a cluster
 /// forming at once). Items live in a slab; the order and the key index point into it, so a
@@ -42,7 +68,12 @@ pub(crate) struct BroadcastQueue {
     order: BTreeMap<Order, usize>,
     slab: Vec<Option<Item>>,
     free: Vec<usize>,
-    by_key: HashMap<Box<str>, usize>,
+    /// Slots of keyed items, hashed by key (the key itself lives only in the slab).
+    by_key: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    births: VecDeque<Birth>,
+    /// The time of the latest `prune`: items queued after it are stamped with it.
+    clock: Instant,
     next_id: u64,
     notified: bool,
     requeue: Vec<usize>,
@@ -52,15 +83,14 @@ impl BroadcastQueue {
     /// Queues `msg`, replacing a queued message with the same `key`.
     pub(crate) fn push(&mut self, key: Option<&str>, msg: Bytes, notify: bool) {
         if let Some(k) = key
-            && let Some(slot) = self.by_key.remove(k)
+            && let Some(slot) = self.find(k)
         {
             self.remove(slot);
         }
         self.next_id += 1;
         let order = (0, Reverse(msg.len()), Reverse(self.next_id));
-        let key: Option<Box<str>> = key.map(Box::from);
         let item = Item {
-            key,
+            key: key.map(Box::from),
             msg,
             notify,
             order,
@@ -75,19 +105,64 @@ impl BroadcastQueue {
                 self.slab.len() - 1
             }
         };
-        if let Some(Some(Item { key: Some(k), .. })) = self.slab.get(slot) {
-            self.by_key.insert(k.clone(), slot);
+        if let Some(k) = key {
+            let (slab, hasher) = (&self.slab, &self.hasher);
+            self.by_key
+                .insert_unique(hasher.hash_one(k), slot as u32, |&j| {
+                    hasher.hash_one(slab_key(slab, j))
+                });
         }
         self.order.insert(order, slot);
+        self.births.push_back(Birth {
+            at: self.clock,
+            id: self.next_id,
+            slot: slot as u32,
+        });
     }
 
-    /// Removes an item (replaced, or sent often enough), noting a pending notification.
+    /// The slot of the item queued under `key`.
+    fn find(&self, key: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        self.by_key
+            .find(hash, |&j| slab_key(slab, j) == key)
+            .map(|&j| j as usize)
+    }
+
+    /// Removes an item (replaced, sent often enough, or stale), noting a pending
+    /// notification.
     fn remove(&mut self, slot: usize) -> Option<Item> {
         let item = self.slab.get_mut(slot)?.take()?;
+        if let Some(k) = &item.key {
+            let hash = self.hasher.hash_one(&**k);
+            if let Ok(e) = self.by_key.find_entry(hash, |&j| j as usize == slot) {
+                e.remove();
+            }
+        }
         self.order.remove(&item.order);
         self.free.push(slot);
         self.notified |= item.notify;
         Some(item)
+    }
+
+    /// Drops the messages queued more than `max_age` before `now` (none if `max_age` is
+    /// zero), and stamps later pushes with `now`. Called once per gossip round.
+    pub(crate) fn prune(&mut self, now: Instant, max_age: Duration) {
+        self.clock = now;
+        if max_age.is_zero() || self.order.is_empty() {
+            self.births.clear();
+            return;
+        }
+        while let Some(b) = self.births.front().copied() {
+            if now.saturating_duration_since(b.at) <= max_age {
+                break;
+            }
+            self.births.pop_front();
+            let slot = b.slot as usize;
+            if matches!(self.slab.get(slot), Some(Some(it)) if it.order.2 == Reverse(b.id)) {
+                self.remove(slot);
+            }
+        }
     }
 
     /// Number of queued messages.
@@ -131,13 +206,9 @@ impl BroadcastQueue {
             used += overhead + item.msg.len();
             out.push(item.msg.clone());
             if order.0 + 1 >= transmit_limit {
-                if let Some(item) = self.slab[slot].take() {
-                    self.notified |= item.notify;
-                    if let Some(k) = &item.key {
-                        self.by_key.remove(k);
-                    }
-                }
-                self.free.push(slot);
+                // Already out of the order; `remove` unlinks the rest.
+                item.order = order;
+                self.remove(slot);
             } else {
                 item.order = (order.0 + 1, order.1, order.2);
                 self.requeue.push(slot);
@@ -196,5 +267,32 @@ mod tests {
         assert!(q.take_notified(), "AAA reached its limit");
         assert_eq!(q.len(), 1);
         assert!(!q.has_notify());
+    }
+
+    #[test]
+    fn stale_messages_leave() {
+        let ms = |n| Instant::from_duration(Duration::from_millis(n));
+        let age = Duration::from_millis(100);
+        let mut q = BroadcastQueue::default();
+        q.prune(ms(0), age);
+        q.push(Some("old"), Bytes::from_static(b"old"), true);
+        q.push(Some("replaced"), Bytes::from_static(b"r1"), false);
+        q.prune(ms(60), age);
+        q.push(Some("replaced"), Bytes::from_static(b"r2"), false);
+        q.push(None, Bytes::from_static(b"young"), false);
+        assert_eq!(q.len(), 3);
+        // At 150 ms the two born at 0 are past 100 ms; "replaced" was requeued at 60.
+        q.prune(ms(150), age);
+        assert_eq!(q.len(), 2);
+        assert!(q.take_notified(), "a stale notify message counts as gone");
+        let mut out = Vec::new();
+        q.take(0, 100, 10, &mut out);
+        assert_eq!(out, [&b"young"[..], b"r2"]);
+        // The key index still replaces by key after pruning.
+        q.push(Some("replaced"), Bytes::from_static(b"r3"), false);
+        assert_eq!(q.len(), 2);
+        // Zero max age keeps everything.
+        q.prune(ms(10_000), Duration::ZERO);
+        assert_eq!(q.len(), 2);
     }
 }

@@ -72,6 +72,11 @@ pub struct Config {
     pub indirect_checks: usize,
     /// Gossip retransmissions: `retransmit_mult * ceil(log10(n + 1))` (`RetransmitMult`).
     pub retransmit_mult: u32,
+    /// rumor only: a queued broadcast that waited longer than `broadcast_stale_mult` times
+    /// the time its retransmissions take at the head of the queue (`retransmit limit ×
+    /// gossip_interval`) is dropped as stale; 0 keeps everything, as memberlist does. Keeps a
+    /// backlog (thousands of nodes joining at once) from holding back fresh news for minutes.
+    pub broadcast_stale_mult: u32,
     /// Suspicion timeout scale (`SuspicionMult`).
     pub suspicion_mult: u32,
     /// Upper bound of the suspicion timeout, as a multiple of its lower bound
@@ -198,6 +203,7 @@ impl Config {
             tcp_timeout: Duration::from_secs(10),
             indirect_checks: 3,
             retransmit_mult: 4,
+            broadcast_stale_mult: 4,
             suspicion_mult: 4,
             suspicion_max_timeout_mult: 6,
             push_pull_interval: Duration::from_secs(30),

@@ -145,6 +145,14 @@ const MAX_FAILED: usize = 1024;
 ///   [`poll_stream`](Self::poll_stream) and [`poll_event`](Self::poll_event) until each returns
 ///   `None`, then sleep until [`poll_timeout`](Self::poll_timeout) or the next input.
 /// - `now` must never go backwards. Calling `handle_timeout` early or twice is harmless.
+/// - Inputs may arrive at any point, also between two `poll_*` calls of one drain (a loop that
+///   learns a connect's outcome while draining `poll_stream` may report it at once). Commands
+///   take effect immediately and need no `handle_timeout` after them; drain as after any input.
+/// - The node expects to run at least every gossip interval: a loop that blocks longer (a
+///   blocking `connect`, a slow event consumer) looks to the node like a stall, which it
+///   answers by refuting and lowering its own health. Connect without blocking where you can.
+/// - After [`StreamCommand::Close`](crate::StreamCommand::Close) the core forgets the stream:
+///   flush what it sent within `tcp_timeout`, then drop the connection.
 ///
 /// It mirrors memberlist's `Memberlist` (state.go, net.go): probes, gossip, push/pull and the
 /// member table, with Lifeguard's awareness and dynamic suspicion.

@@ -303,6 +303,11 @@ impl Memberlist {
     /// Every gossip interval: send queued broadcasts to `gossip_nodes` random members,
     /// including members dead for less than `gossip_to_the_dead_time` (memberlist `gossip`).
     pub(crate) fn gossip(&mut self, now: Instant) {
+        let limit =
+            crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.members.len());
+        let max_age = self.config.gossip_interval * limit * self.config.broadcast_stale_mult;
+        self.queue.prune(now, max_age);
+        self.user_queue.prune(now, max_age);
         if self.queue.len() == 0 && self.user_queue.len() == 0 {
             return;
         }

@@ -86,7 +86,7 @@ pub struct NodeOptions {
     /// free one).
     pub bind: SocketAddr,
     /// The address other nodes use; by default the bound address (which must then not be
-    /// unspecified).
+    /// unspecified). An unspecified IP or port 0 here takes the bound one.
     pub advertise: Option<SocketAddr>,
     /// Application metadata (at most 512 bytes).
     pub meta: Vec<u8>,
@@ -177,7 +177,13 @@ pub fn new_core(
     local: SocketAddr,
     clock: &Clock,
 ) -> io::Result<Memberlist> {
-    let advertise = options.advertise.unwrap_or(local);
+    let mut advertise = options.advertise.unwrap_or(local);
+    if advertise.ip().is_unspecified() {
+        advertise.set_ip(local.ip());
+    }
+    if advertise.port() == 0 {
+        advertise.set_port(local.port());
+    }
     if advertise.ip().is_unspecified() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

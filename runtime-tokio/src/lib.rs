@@ -361,6 +361,8 @@ impl Node {
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         self.streams.insert(id, tx);
         let reports = reports.clone();
+        // A peer that never reads must not hold the task and its socket forever.
+        let limit = self.core.config().tcp_timeout;
         tokio::spawn(async move {
             let mut s = match connect.await {
                 Ok(s) => s,
@@ -384,10 +386,13 @@ impl Node {
                         if reports.send((id, report)).await.is_err() || failed { return; }
                     }
                     m = rx.recv() => match m {
-                        Some(data) => if w.write_all(&data).await.is_err() {
-                            return drop(reports.send((id, Report::Failed)).await);
-                        },
-                        None => return drop(w.shutdown().await),
+                        Some(data) => {
+                            let r = tokio::time::timeout(limit, w.write_all(&data)).await;
+                            if !matches!(r, Ok(Ok(()))) {
+                                return drop(reports.send((id, Report::Failed)).await);
+                            }
+                        }
+                        None => return drop(tokio::time::timeout(limit, w.shutdown()).await),
                     },
                 }
             }

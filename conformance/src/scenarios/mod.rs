@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use rand_core::SeedableRng;
 use rumor_core::{Config, Event, LeaveReason, MemberState};
 
 use crate::backend::Backend;
@@ -429,4 +430,116 @@ pub fn partition_heals(b: &mut dyn Backend) -> Outcome {
 pub fn long_partition_heals(b: &mut dyn Backend) -> Outcome {
     let hold = b.base_config().gossip_to_the_dead_time * 3;
     partition_scenario(b, hold)
+}
+
+/// Hostile clients on real sockets: garbage datagrams, more idle TCP connections than
+/// `max_inbound_streams`, a connection that sends garbage and one that pours out a gigabyte.
+/// The node closes every such connection (idle ones at the stream deadline), keeps its
+/// cluster whole and still delivers a reliable message afterwards. Real-socket backends only.
+pub fn hostile_clients(b: &mut dyn Backend) -> Outcome {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, UdpSocket};
+
+    if !b.real_sockets() {
+        return Err(format!("{} has no real sockets", b.name()));
+    }
+    let n = 3;
+    let (ids, _) = form_cluster(b, n)?;
+    let target = b.addr(ids[0]);
+    let config = b.base_config();
+    let io_err = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let mut junk = vec![0u8; 1 << 20];
+    rand_core::Rng::fill_bytes(&mut rng, &mut junk);
+
+    // Garbage datagrams, of every length up to 1,500 bytes.
+    let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| io_err("udp bind", e))?;
+    for i in 0..3000usize {
+        let len = (i * 7919) % 1500;
+        let start = (i * 104_729) % (junk.len() - len);
+        let _ = udp.send_to(&junk[start..start + len], target);
+    }
+
+    // Idle connections, 50 more than the node accepts at once.
+    let idle: Vec<TcpStream> = (0..config.max_inbound_streams + 50)
+        .filter_map(|_| TcpStream::connect(target).ok())
+        .collect();
+    // One that sends garbage, one that sends a gigabyte.
+    let mut garbage = TcpStream::connect(target).map_err(|e| io_err("connect", e))?;
+    let _ = garbage.write_all(&junk[..64 << 10]);
+    let flood = {
+        let junk = junk.clone();
+        std::thread::spawn(move || -> std::io::Result<usize> {
+            let mut s = TcpStream::connect(target)?;
+            let mut sent = 0usize;
+            while sent < 1 << 30 {
+                match s.write(&junk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => sent += k,
+                }
+            }
+            Ok(sent)
+        })
+    };
+
+    // Every connection is closed by the node: idle ones at the stream deadline.
+    b.run_for(config.tcp_timeout + config.probe_interval * 5);
+    let closed = |mut s: &TcpStream| {
+        let _ = s.set_read_timeout(Some(config.tcp_timeout));
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    );
+                }
+            }
+        }
+    };
+    let open = idle.iter().filter(|s| !closed(s)).count();
+    if open > 0 {
+        return Err(format!(
+            "{open} idle connections still open after the stream deadline"
+        ));
+    }
+    if !closed(&garbage) {
+        return Err("the garbage connection is still open".into());
+    }
+    let sent = match flood.join() {
+        Ok(Ok(sent)) => sent,
+        Ok(Err(e)) => return Err(io_err("flood", e)),
+        Err(_) => return Err("the flood thread panicked".into()),
+    };
+    if sent >= 1 << 30 {
+        return Err("the node read a whole gigabyte of garbage".into());
+    }
+
+    // The cluster is whole, nobody was declared dead, and streams still work.
+    b.send(ids[1], &node_name(ids[0]), b"still here", true);
+    wait_until(
+        b,
+        config.probe_interval * 10,
+        "reliable message after the abuse",
+        |b| user_messages_of(b, ids[0], b"still here") == 1,
+    )?;
+    for &i in &ids {
+        if live_view(b, i).len() != n {
+            return Err(format!("{} lost members", node_name(i)));
+        }
+        if b.events(i)
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberLeft { .. }))
+        {
+            return Err(format!("{} declared someone dead", node_name(i)));
+        }
+    }
+    Ok(format!(
+        "{} idle connections closed, the flood cut after {} KiB",
+        idle.len(),
+        sent >> 10
+    ))
 }

@@ -1,0 +1,183 @@
+//! A rumor node in a hand-written event loop: std sockets, no runtime. The loop itself is in
+//! `node.rs`; this file parses arguments, reads commands from standard input and prints
+//! events as they happen.
+//!
+//! ```text
+//! cargo run --example custom_loop -- --name a --bind 127.0.0.1:7946
+//! cargo run --example custom_loop -- --name b --bind 127.0.0.1:7947 --join 127.0.0.1:7946
+//! ```
+
+mod node;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rumor::runtime::NodeOptions;
+use rumor::{Config, Event, LeaveReason, Member};
+
+use node::LoopNode;
+
+const USAGE: &str = "\
+usage: custom_loop --name NAME [--bind ADDR] [--join ADDR]...
+
+Runs one rumor node (memberlist's LAN profile) in a hand-written loop over std sockets and
+prints its events. --bind defaults to 127.0.0.1:7946 (UDP and TCP on one port); each --join
+names a seed. Commands on standard input, one per line:
+  members                  the member table
+  join ADDR                join through another seed
+  broadcast TEXT           gossip a user message to everyone
+  send NAME TEXT           a user message to one member, as a datagram
+  rsend NAME TEXT          the same over a stream
+  meta TEXT                change this node's metadata
+  state TEXT               set the state offered in push/pull
+  leave                    leave gracefully and exit";
+
+/// How long one turn of the loop may wait before it looks at standard input again.
+const TURN: Duration = Duration::from_millis(20);
+
+fn main() -> ExitCode {
+    let mut name = None;
+    let mut bind: SocketAddr = ([127, 0, 0, 1], 7946).into();
+    let mut seeds = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let parsed = match a.as_str() {
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "--name" => args.next().map(|n| name = Some(n)),
+            "--bind" => args.next().and_then(|v| v.parse().ok()).map(|b| bind = b),
+            "--join" => args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .map(|s| seeds.push(s)),
+            _ => None,
+        };
+        if parsed.is_none() {
+            eprintln!("bad argument {a:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let Some(name) = name else {
+        eprintln!("--name is required\n\n{USAGE}");
+        return ExitCode::from(2);
+    };
+
+    let mut node = match LoopNode::new(Config::lan(), NodeOptions::new(name, bind)) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("cannot start on {bind}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {}", node.local_addr());
+    if !seeds.is_empty() {
+        node.join(&seeds);
+    }
+
+    // std cannot wait on a terminal and a socket at once: a thread reads lines and the loop
+    // picks them up between steps.
+    let (tx, commands) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut left = false;
+    loop {
+        node.step(TURN, &mut |e| {
+            left |= e == Event::LeaveFinished;
+            print_event(&e);
+        });
+        while let Ok(line) = commands.try_recv() {
+            command(&mut node, line.trim());
+        }
+        if left {
+            return ExitCode::SUCCESS;
+        }
+    }
+}
+
+/// Runs one line of standard input.
+fn command(node: &mut LoopNode, line: &str) {
+    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let result = match verb {
+        "" => Ok(()),
+        "members" => {
+            node.members()
+                .iter()
+                .for_each(|m| println!("  {}", describe(m)));
+            Ok(())
+        }
+        "join" => match rest.parse() {
+            Ok(seed) => {
+                node.join(&[seed]);
+                Ok(())
+            }
+            Err(_) => Err("join needs an address".to_string()),
+        },
+        "broadcast" => {
+            node.broadcast(rest.as_bytes());
+            Ok(())
+        }
+        "send" | "rsend" => {
+            let (to, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            let reliable = verb == "rsend";
+            node.send(to, text.as_bytes(), reliable)
+                .map_err(|e| e.to_string())
+        }
+        "meta" => node.set_meta(rest.as_bytes()).map_err(|e| e.to_string()),
+        "state" => {
+            node.set_local_state(rest.as_bytes());
+            Ok(())
+        }
+        "leave" => {
+            node.leave(Duration::from_secs(5));
+            Ok(())
+        }
+        _ => Err(format!("unknown command {verb:?} (see --help)")),
+    };
+    if let Err(e) = result {
+        eprintln!("{verb}: {e}");
+    }
+}
+
+fn print_event(e: &Event) {
+    match e {
+        Event::MemberJoined(m) => println!("joined   {}", describe(m)),
+        Event::MemberUpdated(m) => println!("updated  {}", describe(m)),
+        Event::MemberLeft { member, reason } => {
+            let how = match reason {
+                LeaveReason::Left => "left    ",
+                LeaveReason::Failed => "failed  ",
+            };
+            println!("{how} {}", describe(member));
+        }
+        Event::UserMessage(m) => println!("message  {}", String::from_utf8_lossy(m)),
+        Event::RemoteState { state, join } => {
+            let text = String::from_utf8_lossy(state);
+            println!("state    {text:?}{}", if *join { " (join)" } else { "" });
+        }
+        Event::JoinFinished {
+            contacted, failed, ..
+        } => println!("join finished: {contacted} seed(s) answered, {failed} did not"),
+        Event::LeaveFinished => println!("left the cluster"),
+        other => println!("{other:?}"),
+    }
+}
+
+fn describe(m: &Member) -> String {
+    format!(
+        "{} {} {:?} meta {:?}",
+        m.name,
+        m.addr,
+        m.state,
+        String::from_utf8_lossy(&m.meta)
+    )
+}

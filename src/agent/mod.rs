@@ -1,0 +1,385 @@
+//! `rumor agent`: one rumor node driven by one-line commands on stdin, reporting JSON events on
+//! stdout, with the flags, commands and events of the project's Go memberlist peer
+//! (`conformance/interop/peer`), so that one test harness drives either kind of node.
+
+mod json;
+mod nodes;
+
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rumor::runtime::NodeOptions;
+use rumor::wire::{Keyring, SecretKey};
+use rumor::{Config, MemberState};
+
+use nodes::AgentNode;
+
+const USAGE: &str = "usage: rumor agent [--name N] [--bind IP] [--port P] [--advertise-addr IP]
+  [--advertise-port P] [--join HOST:PORT,...] [--meta TEXT] [--key BASE64] [--label TEXT]
+  [--profile local|lan|wan] [--runtime tokio|async-std|mio] [--probe-interval D]
+  [--probe-timeout D] [--gossip-interval D] [--pushpull-interval D] [--tcp-timeout D]
+  [--retransmit-mult N] [--suspicion-mult N] [--protocol-version N]
+  [--delegate-protocol-version N] [--delegate-protocol-min N] [--delegate-protocol-max N]
+  [--compression true|false] [--quiet]
+Runs one node. Commands on stdin: members, broadcast TEXT, send NODE TEXT,
+send-reliable NODE TEXT, local-state TEXT, meta TEXT, join HOST:PORT,..., leave [D],
+shutdown (and broadcast-b64, send-b64, send-reliable-b64, local-state-b64, meta-b64).
+Events on stdout, one JSON object per line. D is a Go duration (500ms, 1s, 1m30s).";
+
+/// The parsed command line.
+struct Flags {
+    name: String,
+    bind: IpAddr,
+    port: u16,
+    advertise_addr: Option<IpAddr>,
+    advertise_port: Option<u16>,
+    join: Vec<SocketAddr>,
+    meta: Vec<u8>,
+    runtime: String,
+    profile: String,
+    config: Config,
+}
+
+fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
+    let mut f = Flags {
+        name: format!("rumor-{}", std::process::id()),
+        bind: IpAddr::from([127, 0, 0, 1]),
+        port: 0,
+        advertise_addr: None,
+        advertise_port: None,
+        join: Vec::new(),
+        meta: Vec::new(),
+        runtime: "tokio".into(),
+        profile: "local".into(),
+        config: Config::local(),
+    };
+    // Profile first: the interval flags override it wherever they appear.
+    let mut overrides: Vec<(String, String)> = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let flag = arg.trim_start_matches('-');
+        if flag.len() == arg.len() {
+            return Err(format!("unexpected argument {arg}"));
+        }
+        let (flag, inline) = match flag.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (flag.to_string(), None),
+        };
+        if flag == "quiet" {
+            continue;
+        }
+        if flag == "help" || flag == "h" {
+            return Err(String::new());
+        }
+        let value = match inline.or_else(|| it.next()) {
+            Some(v) => v,
+            None => return Err(format!("--{flag} needs a value")),
+        };
+        if flag == "profile" {
+            f.config = match value.as_str() {
+                "local" => Config::local(),
+                "lan" => Config::lan(),
+                "wan" => Config::wan(),
+                _ => return Err(format!("unknown profile {value}")),
+            };
+            f.profile = value;
+        } else {
+            overrides.push((flag, value));
+        }
+    }
+    for (flag, v) in overrides {
+        let bad = |what: &str| format!("--{flag}: {what}: {v}");
+        let c = &mut f.config;
+        match flag.as_str() {
+            "name" => f.name = v,
+            "bind" => f.bind = v.parse().map_err(|_| bad("not an IP"))?,
+            "port" => f.port = v.parse().map_err(|_| bad("not a port"))?,
+            "advertise-addr" => f.advertise_addr = Some(v.parse().map_err(|_| bad("not an IP"))?),
+            "advertise-port" => f.advertise_port = Some(v.parse().map_err(|_| bad("not a port"))?),
+            "join" => f.join = parse_addrs(&v).map_err(|e| bad(&e))?,
+            "meta" => f.meta = v.into_bytes(),
+            "runtime" => f.runtime = v,
+            "key" => {
+                let raw = B64.decode(v.trim()).map_err(|_| bad("not base64"))?;
+                let key = SecretKey::new(&raw).map_err(|_| bad("need 16, 24 or 32 bytes"))?;
+                c.keyring = Some(Keyring::new(key));
+            }
+            "label" => c.label = v.into_bytes(),
+            "probe-interval" => {
+                c.probe_interval = go_duration(&v).ok_or_else(|| bad("bad duration"))?
+            }
+            "probe-timeout" => {
+                c.probe_timeout = go_duration(&v).ok_or_else(|| bad("bad duration"))?
+            }
+            "gossip-interval" => {
+                c.gossip_interval = go_duration(&v).ok_or_else(|| bad("bad duration"))?
+            }
+            "pushpull-interval" => {
+                c.push_pull_interval = go_duration(&v).ok_or_else(|| bad("bad duration"))?;
+            }
+            "tcp-timeout" => c.tcp_timeout = go_duration(&v).ok_or_else(|| bad("bad duration"))?,
+            "retransmit-mult" => c.retransmit_mult = v.parse().map_err(|_| bad("not a number"))?,
+            "suspicion-mult" => c.suspicion_mult = v.parse().map_err(|_| bad("not a number"))?,
+            "protocol-version" => {
+                c.protocol_version = v.parse().map_err(|_| bad("not a number"))?
+            }
+            "delegate-protocol-version" => {
+                c.delegate_protocol_version = v.parse().map_err(|_| bad("not a number"))?;
+            }
+            "delegate-protocol-min" => {
+                c.delegate_protocol_min = v.parse().map_err(|_| bad("not a number"))?;
+            }
+            "delegate-protocol-max" => {
+                c.delegate_protocol_max = v.parse().map_err(|_| bad("not a number"))?;
+            }
+            "compression" => c.enable_compression = v.parse().map_err(|_| bad("true or false"))?,
+            _ => return Err(format!("unknown flag --{flag}")),
+        }
+    }
+    f.config.validate().map_err(|e| e.to_string())?;
+    Ok(f)
+}
+
+fn parse_addrs(list: &str) -> Result<Vec<SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let addr = part
+            .to_socket_addrs()
+            .map_err(|e| format!("{part}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{part}: no address"))?;
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+/// Go's `time.ParseDuration` for the forms tests use: `0`, and sums such as `1m30s`, `500ms`,
+/// `1.5s` with units ns, us, µs, ms, s, m, h.
+pub(crate) fn go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&i| i > 0)?;
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// Runs `rumor agent` with `args` (after the word `agent`).
+pub(crate) fn run(args: Vec<String>) -> ExitCode {
+    let flags = match parse_flags(args) {
+        Ok(f) => f,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            json::emit(json::error(None, &e, true));
+            eprintln!("{USAGE}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut options = NodeOptions::new(flags.name.clone(), SocketAddr::new(flags.bind, flags.port));
+    options.meta = flags.meta.clone();
+    if flags.advertise_addr.is_some() || flags.advertise_port.is_some() {
+        let ip = flags.advertise_addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        options.advertise = Some(SocketAddr::new(ip, flags.advertise_port.unwrap_or(0)));
+    }
+    let encrypted = flags.config.keyring.is_some();
+    let protocol_version = flags.config.protocol_version;
+    let started = nodes::start(
+        &flags.runtime,
+        flags.config.clone(),
+        options,
+        Box::new(json::event),
+    );
+    let node = match started {
+        Ok(n) => n,
+        Err(e) => {
+            json::emit(json::error(None, &format!("start: {e}"), true));
+            return ExitCode::from(1);
+        }
+    };
+    // What the node advertises: the overrides, the bound address for what they leave out.
+    let local = node.local_addr();
+    let adv = SocketAddr::new(
+        flags.advertise_addr.unwrap_or(local.ip()),
+        flags.advertise_port.unwrap_or(local.port()),
+    );
+    if !flags.join.is_empty() {
+        command(&*node, "join", &flags.join_arg());
+    }
+    json::emit(serde_json::json!({
+        "event": "ready", "name": flags.name, "addr": adv.ip().to_string(), "port": adv.port(),
+        "protocol_version": protocol_version, "encrypted": encrypted, "profile": flags.profile,
+        "real_state": true, "runtime": flags.runtime,
+    }));
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+        if matches!(cmd, "shutdown" | "quit" | "exit") {
+            break;
+        }
+        command(&*node, cmd, rest);
+    }
+    let _ = node.shutdown();
+    json::emit(serde_json::json!({"event": "shutdown", "name": flags.name}));
+    let _ = std::io::stdout().flush();
+    ExitCode::SUCCESS
+}
+
+impl Flags {
+    fn join_arg(&self) -> String {
+        let v: Vec<String> = self.join.iter().map(ToString::to_string).collect();
+        v.join(",")
+    }
+}
+
+/// Runs one command line and prints its answer.
+fn command(node: &dyn AgentNode, cmd: &str, rest: &str) {
+    let (base, b64) = match cmd.strip_suffix("-b64") {
+        Some(b) => (b, true),
+        None => (cmd, false),
+    };
+    let bytes = |s: &str| -> Result<Vec<u8>, String> {
+        if b64 {
+            B64.decode(s.trim()).map_err(|e| format!("bad base64: {e}"))
+        } else {
+            Ok(s.as_bytes().to_vec())
+        }
+    };
+    let result: Result<serde_json::Value, String> = (|| {
+        let ok = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"event": "ok", "cmd": cmd});
+            if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+                o.extend(e);
+            }
+            v
+        };
+        let fail = |e: rumor::runtime::NodeError| e.to_string();
+        match base {
+            "members" if !b64 => {
+                let mut ms = node.members().map_err(fail)?;
+                ms.retain(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect));
+                ms.sort_by(|a, b| a.name.cmp(&b.name));
+                let list: Vec<_> = ms.iter().map(|m| json::member("name", m)).collect();
+                Ok(serde_json::json!({"event": "members", "members": list}))
+            }
+            "broadcast" => {
+                node.broadcast(bytes(rest)?).map_err(fail)?;
+                Ok(ok(serde_json::json!({"queued": 1})))
+            }
+            "send" | "send-reliable" => {
+                let (to, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                if to.is_empty() {
+                    return Err("usage: send NODE TEXT".into());
+                }
+                node.send(to.into(), bytes(text)?, base == "send-reliable")
+                    .map_err(fail)?;
+                Ok(ok(serde_json::json!({"to": to})))
+            }
+            "local-state" => {
+                node.set_local_state(bytes(rest)?).map_err(fail)?;
+                Ok(ok(serde_json::json!({})))
+            }
+            "meta" => {
+                node.set_meta(bytes(rest)?).map_err(fail)?;
+                Ok(ok(serde_json::json!({})))
+            }
+            "join" if !b64 => {
+                let seeds = parse_addrs(rest)?;
+                let r = node.join(seeds).map_err(fail)?;
+                if r.contacted == 0 {
+                    return Err(format!("no seed answered ({} failed)", r.failed));
+                }
+                Ok(ok(serde_json::json!({"joined": r.contacted})))
+            }
+            "leave" if !b64 => {
+                let timeout = if rest.trim().is_empty() {
+                    Duration::from_secs(5)
+                } else {
+                    go_duration(rest).ok_or_else(|| format!("bad duration {rest}"))?
+                };
+                node.leave(timeout).map_err(fail)?;
+                Ok(ok(serde_json::json!({})))
+            }
+            _ => Err(format!("unknown command {cmd}")),
+        }
+    })();
+    match result {
+        Ok(v) => json::emit(v),
+        Err(e) => json::emit(json::error(Some(cmd), &e, false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(go_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(go_duration("10"), None);
+        assert_eq!(go_duration("s"), None);
+        assert_eq!(go_duration(""), None);
+    }
+
+    #[test]
+    fn flags_with_one_or_two_dashes() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let f = parse_flags(args(&[
+            "--name",
+            "a",
+            "-port=7000",
+            "--probe-interval",
+            "300ms",
+            "--profile",
+            "lan",
+        ]))
+        .expect("flags");
+        assert_eq!(f.name, "a");
+        assert_eq!(f.port, 7000);
+        // The interval override wins over the profile named after it.
+        assert_eq!(f.config.probe_interval, Duration::from_millis(300));
+        assert_eq!(f.config.suspicion_mult, Config::lan().suspicion_mult);
+        assert!(parse_flags(args(&["--nope", "1"])).is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! The conformance suite on the hand-written loop of `examples/custom_loop`, over real sockets
+//! on 127.0.0.1: the loop the example documents is the loop these scenarios prove.
+//!
+//! Each node runs its `LoopNode` on a thread of its own, alternating one `step` with the
+//! commands the test thread sent it (boxed closures over a std channel).
+
+#[path = "../examples/custom_loop/node.rs"]
+mod node;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use node::LoopNode;
+use rumor::runtime::NodeOptions;
+use rumor::{Config, Member};
+use rumor_conformance::real::{EventSink, RealBackend, RealNode, Runtime};
+
+/// How long one step may wait before the node thread looks at its commands again.
+const TURN: Duration = Duration::from_millis(5);
+
+type Job = Box<dyn FnOnce(&mut LoopNode) + Send>;
+
+struct Custom;
+
+struct Node {
+    addr: SocketAddr,
+    jobs: mpsc::Sender<Job>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Runtime for Custom {
+    type Node = Node;
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+    fn start(&mut self, config: Config, options: NodeOptions, sink: EventSink) -> io::Result<Node> {
+        let name = options.name.clone();
+        let mut node = LoopNode::new(config, options)?;
+        let addr = node.local_addr();
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("custom-{name}"))
+            .spawn(move || {
+                while !stopped.load(Ordering::Acquire) {
+                    // A paused node takes no commands either, as a stopped process would not.
+                    if !node.step(TURN, &mut |e| sink.push(e)) {
+                        continue;
+                    }
+                    loop {
+                        match rx.try_recv() {
+                            Ok(job) => job(&mut node),
+                            Err(mpsc::TryRecvError::Empty) => break,
+                            Err(mpsc::TryRecvError::Disconnected) => return,
+                        }
+                    }
+                }
+            })?;
+        Ok(Node {
+            addr,
+            jobs,
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+}
+
+impl Node {
+    /// Runs `f` on the node's thread and waits for its answer; `None` once it is killed.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut LoopNode) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        let job: Job = Box::new(move |n| {
+            let _ = tx.send(f(n));
+        });
+        self.jobs.send(job).ok()?;
+        rx.recv().ok()
+    }
+}
+
+impl RealNode for Node {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn join(&self, seeds: &[SocketAddr]) {
+        let seeds = seeds.to_vec();
+        self.call(move |n| n.join(&seeds));
+    }
+    fn leave(&self, timeout: Duration) {
+        self.call(move |n| n.leave(timeout));
+    }
+    fn kill(&self) {
+        // The flag is seen even while the node is paused; dropping the `LoopNode` on its
+        // thread closes its sockets without a word to anyone.
+        self.stop.store(true, Ordering::Release);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+    fn broadcast(&self, payload: &[u8]) {
+        let payload = payload.to_vec();
+        self.call(move |n| n.broadcast(&payload));
+    }
+    fn send(&self, to: &str, payload: &[u8], reliable: bool) {
+        let (to, payload) = (to.to_owned(), payload.to_vec());
+        self.call(move |n| n.send(&to, &payload, reliable));
+    }
+    fn set_meta(&self, meta: &[u8]) {
+        let meta = meta.to_vec();
+        self.call(move |n| n.set_meta(&meta));
+    }
+    fn set_local_state(&self, state: &[u8]) {
+        let state = state.to_vec();
+        self.call(move |n| n.set_local_state(&state));
+    }
+    fn members(&self) -> Vec<Member> {
+        self.call(|n| n.members()).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+rumor_conformance::conformance_tests!(realtime: RealBackend::new(Custom));
