@@ -43,6 +43,8 @@ interop_tests!(
     user_messages_both_ways,
     meta_and_state_both_ways,
     encrypted_cluster,
+    encryption_version_0,
+    labels_rumor_only,
     paused_node_refutes,
     mixed_ten_stable,
 );

@@ -80,6 +80,8 @@ pub struct Peer {
     pub name: String,
     /// What it runs.
     pub kind: Kind,
+    /// Its advertised address (from `ready`).
+    pub ip: String,
     /// Its advertised port (from `ready`).
     pub port: u16,
     child: Child,
@@ -142,6 +144,7 @@ impl Launcher {
         let mut peer = Peer {
             name: name.into(),
             kind,
+            ip: String::new(),
             port: 0,
             stdin: child.stdin.take(),
             child,
@@ -152,14 +155,15 @@ impl Launcher {
             .wait_for(Duration::from_secs(30), |e| e["event"] == "ready")
             .ok_or_else(|| format!("{name} never became ready: {:?}", peer.events()))?;
         peer.port = ready["port"].as_u64().unwrap_or(0) as u16;
+        peer.ip = ready["addr"].as_str().unwrap_or("127.0.0.1").to_string();
         Ok(peer)
     }
 }
 
 impl Peer {
-    /// `127.0.0.1:<port>`.
+    /// `<ip>:<port>` as advertised.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Every event so far.
@@ -482,9 +486,12 @@ pub fn leave_both_ways(l: &Launcher) -> Outcome {
 }
 
 /// User broadcasts from each side reach every node; best-effort and reliable messages work
-/// both ways.
+/// both ways. memberlist hands a broadcast out `retransmit_mult * ceil(log10(n + 1))` times,
+/// to random members: with multiplier 24 (24 transmissions, 3 per gossip round among the 4
+/// other nodes) a given node misses it with probability (1/4)^8, so by memberlist's own rules
+/// everyone is reached.
 pub fn user_messages_both_ways(l: &Launcher) -> Outcome {
-    let mut peers = cluster(l, &mixed(), &[])?;
+    let mut peers = cluster(l, &mixed(), &["--retransmit-mult", "24"])?;
     let names: Vec<String> = peers.iter().map(|p| p.name.clone()).collect();
     for from in ["go-1", "rumor-tokio", "rumor-mio"] {
         let payload = format!("broadcast from {from}");
@@ -592,6 +599,74 @@ pub fn encrypted_cluster(l: &Launcher) -> Outcome {
     Ok(report.join("; "))
 }
 
+/// Encryption version 0 (PKCS#7 padding), which Go sends only when speaking protocol version
+/// 1. Protocol 1 ignores ports (every node uses its own port for every peer), so the nodes
+/// share one port on different loopback addresses (127.0.0.2 to 127.0.0.5).
+pub fn encryption_version_0(l: &Launcher) -> Outcome {
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD.encode([42u8; 16]);
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .and_then(|s| s.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port()
+        .to_string();
+    let specs = [
+        (Kind::Go, "go-1", "127.0.0.2"),
+        (Kind::Rumor("tokio"), "rumor-tokio", "127.0.0.3"),
+        (Kind::Go, "go-2", "127.0.0.4"),
+        (Kind::Rumor("mio"), "rumor-mio", "127.0.0.5"),
+    ];
+    let mut peers: Vec<Peer> = Vec::new();
+    for (kind, name, ip) in specs {
+        let meta = format!("meta-{name}");
+        let mut args = vec![
+            "--bind",
+            ip,
+            "--port",
+            &port,
+            "--protocol-version",
+            "1",
+            "--key",
+            &key,
+            "--meta",
+            &meta,
+        ];
+        let seed = peers.first().map(Peer::addr);
+        if let Some(s) = &seed {
+            args.extend_from_slice(&["--join", s]);
+        }
+        peers.push(l.start(kind, name, &args)?);
+    }
+    let took = converge(&mut peers, Duration::from_secs(30))?;
+    Ok(format!(
+        "protocol 1, encryption version 0: 4 nodes converged in {took:.1?}"
+    ))
+}
+
+/// Labels (newest memberlist; Go 0.2.2 has none, so this runs rumor to rumor): nodes with one
+/// label form a cluster; a rumor node with another label and a Go node without labels are
+/// kept out.
+pub fn labels_rumor_only(l: &Launcher) -> Outcome {
+    let specs = [
+        (Kind::Rumor("tokio"), "r-1"),
+        (Kind::Rumor("async-std"), "r-2"),
+        (Kind::Rumor("mio"), "r-3"),
+    ];
+    let mut peers = cluster(l, &specs, &["--label", "cluster-a"])?;
+    let seed = peers[0].addr();
+    let mut other = l.start(Kind::Rumor("tokio"), "r-other", &["--label", "cluster-b"])?;
+    if other.run(&format!("join {seed}")).is_ok() {
+        return Err("a node with another label joined".into());
+    }
+    let mut go = l.start(Kind::Go, "go-unlabelled", &[])?;
+    if go.run(&format!("join {seed}")).is_ok() {
+        return Err("a Go node without a label joined a labelled cluster".into());
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    converge(&mut peers, Duration::from_secs(10))?;
+    Ok("labelled cluster formed; other label and no label kept out".into())
+}
+
 /// A node stopped with SIGSTOP until another suspects it, then continued, refutes: nobody
 /// declares it dead. A rumor node under Go watchers, and a Go node under rumor watchers.
 pub fn paused_node_refutes(l: &Launcher) -> Outcome {
@@ -683,6 +758,8 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("user_messages_both_ways", user_messages_both_ways),
     ("meta_and_state_both_ways", meta_and_state_both_ways),
     ("encrypted_cluster", encrypted_cluster),
+    ("encryption_version_0", encryption_version_0),
+    ("labels_rumor_only", labels_rumor_only),
     ("paused_node_refutes", paused_node_refutes),
     ("mixed_ten_stable", mixed_ten_stable),
 ];
