@@ -599,8 +599,8 @@ pub fn encrypted_cluster(l: &Launcher) -> Outcome {
     Ok(report.join("; "))
 }
 
-/// Encryption version 0 (PKCS#7 padding), which Go sends only when speaking protocol version
-/// 1. Protocol 1 ignores ports (every node uses its own port for every peer), so the nodes
+/// Encryption version 0 (PKCS#7 padding), which Go sends only when it speaks protocol version
+/// one. Protocol 1 ignores ports (every node uses its own port for every peer), so the nodes
 /// share one port on different loopback addresses (127.0.0.2 to 127.0.0.5).
 pub fn encryption_version_0(l: &Launcher) -> Outcome {
     use base64::Engine;
