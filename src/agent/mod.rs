@@ -370,7 +370,7 @@ mod tests {
             "a",
             "-port=7000",
             "--probe-interval",
-            "300ms",
+            "700ms",
             "--profile",
             "lan",
         ]))
@@ -378,7 +378,7 @@ mod tests {
         assert_eq!(f.name, "a");
         assert_eq!(f.port, 7000);
         // The interval override wins over the profile named after it.
-        assert_eq!(f.config.probe_interval, Duration::from_millis(300));
+        assert_eq!(f.config.probe_interval, Duration::from_millis(700));
         assert_eq!(f.config.suspicion_mult, Config::lan().suspicion_mult);
         assert!(parse_flags(args(&["--nope", "1"])).is_err());
     }
