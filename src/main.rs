@@ -9,6 +9,8 @@
 //! standard input.
 
 mod agent;
+mod demo;
+mod nodes;
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     match args.next().as_deref() {
         Some("decode") => decode_command(args.collect()),
         Some("agent") => agent::run(args.collect()),
+        Some("demo") => demo::run(args.collect()),
         Some("--version") => {
             println!("rumor {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -2,8 +2,7 @@
 //! stdout, with the flags, commands and events of the project's Go memberlist peer
 //! (`conformance/interop/peer`), so that one test harness drives either kind of node.
 
-mod json;
-mod nodes;
+pub(crate) mod json;
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -16,7 +15,7 @@ use rumor::runtime::NodeOptions;
 use rumor::wire::{Keyring, SecretKey};
 use rumor::{Config, MemberState};
 
-use nodes::AgentNode;
+use crate::nodes::{self, AgentNode};
 
 const USAGE: &str = "usage: rumor agent [--name N] [--bind IP] [--port P] [--advertise-addr IP]
   [--advertise-port P] [--join HOST:PORT,...] [--meta TEXT] [--key BASE64] [--label TEXT]

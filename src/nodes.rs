@@ -1,4 +1,5 @@
-//! One blocking face over every runtime's `Handle`, so the agent's command loop is written once.
+//! One blocking face over every runtime's `Handle`, so the agent's command loop and the demo
+//! are written once.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,10 +8,10 @@ use std::time::Duration;
 use rumor::runtime::{JoinResult, NodeError, NodeOptions};
 use rumor::{Config, Event, Member};
 
-/// Where events go (printed as JSON by the agent).
+/// Where a node's events go.
 pub(crate) type Sink = Box<dyn FnMut(Event) + Send>;
 
-/// A running node, driven from the agent's (non-runtime) main thread.
+/// A running node, driven from a thread outside its runtime.
 pub(crate) trait AgentNode {
     fn local_addr(&self) -> SocketAddr;
     fn join(&self, seeds: Vec<SocketAddr>) -> Result<JoinResult, NodeError>;
