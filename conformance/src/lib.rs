@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod capacity;
 pub mod interop;
 pub mod real;
 pub mod robust;
