@@ -18,6 +18,12 @@ pub trait Backend {
     fn spawn(&mut self, name: &str, meta: &[u8], config: Config) -> NodeId;
     /// The address `node` is reachable at.
     fn addr(&self, node: NodeId) -> std::net::SocketAddr;
+    /// How much longer than the protocol's own bounds a scenario waits. The simulator runs
+    /// the protocol on time (1); real sockets share a machine whose load can delay timers,
+    /// and a node that notices it ran late stretches its own timeouts (Lifeguard awareness).
+    fn slack(&self) -> u32 {
+        1
+    }
     /// Whether the nodes listen on real sockets that a test may connect to.
     fn real_sockets(&self) -> bool {
         false
@@ -56,6 +62,24 @@ pub trait Backend {
     fn events(&self, node: NodeId) -> Vec<(Duration, Event)>;
     /// Something to print when a scenario fails (a seed, log locations).
     fn context(&self) -> String;
+}
+
+/// The simulator's configuration for the scenario suite: memberlist's Local profile, with
+/// reconnection every 5 s.
+pub fn sim_config() -> Config {
+    Config {
+        reconnect_interval: Duration::from_secs(5),
+        ..Config::local()
+    }
+}
+
+/// The simulator seed the suite runs with: `RUMOR_SIM_SEED` when set (to rerun a failure, as
+/// [`SimBackend`]'s failure context suggests), otherwise 7.
+pub fn sim_seed() -> u64 {
+    std::env::var("RUMOR_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7)
 }
 
 /// The simulator as a backend.

@@ -260,6 +260,7 @@ impl Peer {
         let st = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
             .status()
             .map_err(|e| format!("kill: {e}"))?;
         if st.success() {

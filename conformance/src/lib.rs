@@ -1,5 +1,9 @@
-//! rumor-conformance: golden memberlist wire vectors and the Go interop harness; later the
+//! rumor-conformance: golden memberlist wire vectors, the Go interop harness, the
 //! deterministic simulator and the scenario suite every runtime adapter runs.
+//!
+//! [`conformance_tests!`] stamps the suite out as `#[test]`s for one [`backend::Backend`];
+//! [`runtimes`] holds each adapter's glue behind a cargo feature; the `rumor-conformance`
+//! command (feature `runner`) runs the suite on every backend and prints a pass/fail matrix.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -8,31 +12,22 @@ pub mod capacity;
 pub mod interop;
 pub mod real;
 pub mod robust;
+pub mod runtimes;
 pub mod scenarios;
 pub mod sim;
 pub mod vectors;
 
 /// Stamps out one `#[test]` per scenario for a backend: `$make` builds a fresh backend for
-/// each test. `conformance_tests!(realtime: make)` leaves out the scenarios that take
-/// simulated hours, for backends that run in wall-clock time. A failure names the backend and the scenario (`sim::crash_detected`).
+/// each test. `conformance_tests!(realtime: make)` runs [`scenarios::REALTIME`], for backends
+/// that run in wall-clock time; the plain form runs [`scenarios::ALL`]. A failure names the
+/// backend and the scenario (`sim::crash_detected`).
 #[macro_export]
 macro_rules! conformance_tests {
     (realtime: $make:expr) => {
-        // Every scenario a real network runs in reasonable wall time (all but the 30-minute
-        // loss soak, which stays on the simulator), and the hostile clients that need real
-        // sockets.
-        $crate::conformance_tests!(@each $make;
-            join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
-            broadcast_is_transmit_limited, user_messages, meta_update_spreads,
-            push_pull_delivers_local_state, partition_heals, long_partition_heals,
-            hostile_clients);
+        $crate::__scenarios!(realtime => conformance_tests(@each $make;));
     };
     ($make:expr) => {
-        $crate::conformance_tests!(@each $make;
-            join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
-            broadcast_is_transmit_limited, user_messages, meta_update_spreads,
-            push_pull_delivers_local_state, partition_heals, long_partition_heals,
-            lossy_network_no_false_deaths);
+        $crate::__scenarios!(all => conformance_tests(@each $make;));
     };
     (@each $make:expr; $($scenario:ident),* $(,)?) => {
         $(
@@ -46,5 +41,39 @@ macro_rules! conformance_tests {
                 }
             }
         )*
+    };
+}
+
+/// The scenario lists, written once: calls `$crate::$callback!(args... names...)` with the
+/// names of [`scenarios::ALL`] or [`scenarios::REALTIME`], so the `#[test]`s that
+/// [`conformance_tests!`] stamps out and the tables the runner walks cannot drift apart.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenarios {
+    (all => $callback:ident($($args:tt)*)) => {
+        $crate::$callback! { $($args)*
+            join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
+            broadcast_is_transmit_limited, user_messages, meta_update_spreads,
+            push_pull_delivers_local_state, partition_heals, lossy_network_no_false_deaths,
+            long_partition_heals }
+    };
+    // Every scenario a real network runs in reasonable wall time (all but the 30-minute loss
+    // soak, which stays on the simulator), and the hostile clients that need real sockets.
+    (realtime => $callback:ident($($args:tt)*)) => {
+        $crate::$callback! { $($args)*
+            join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
+            broadcast_is_transmit_limited, user_messages, meta_update_spreads,
+            push_pull_delivers_local_state, partition_heals, long_partition_heals,
+            hostile_clients }
+    };
+}
+
+/// A `&[(&str, Scenario)]` table of the named scenarios (the callback [`scenarios::ALL`] and
+/// [`scenarios::REALTIME`] are built with).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_table {
+    ($($scenario:ident),* $(,)?) => {
+        &[$((stringify!($scenario), $crate::scenarios::$scenario as $crate::scenarios::Scenario)),*]
     };
 }

@@ -238,6 +238,9 @@ impl<R: Runtime> Backend for RealBackend<R> {
     fn real_sockets(&self) -> bool {
         true
     }
+    fn slack(&self) -> u32 {
+        3
+    }
     fn join(&mut self, node: NodeId, seeds: &[NodeId]) {
         let addrs: Vec<_> = seeds.iter().map(|&s| self.nodes[s].addr).collect();
         self.nodes[node].node.join(&addrs);

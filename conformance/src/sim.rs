@@ -113,9 +113,9 @@ pub struct Sim {
     pub link: LinkModel,
     /// Counters.
     pub traffic: Traffic,
-    /// Whether nodes' events are kept in [`SimNode::events`] (on by default; off saves the
-    /// memory of every join event at thousands of nodes).
-    pub keep_events: bool,
+    /// Which events are kept in [`SimNode::events`] (all by default; at thousands of nodes,
+    /// keeping every join event costs gigabytes).
+    pub keep_events: fn(&Event) -> bool,
     buf: Vec<u8>,
 }
 
@@ -136,7 +136,7 @@ impl Sim {
             group: Vec::new(),
             link,
             traffic: Traffic::default(),
-            keep_events: true,
+            keep_events: |_| true,
             buf: Vec::with_capacity(65536),
         }
     }
@@ -198,6 +198,60 @@ impl Sim {
         let r = self.nodes[i].core.as_mut().map(|c| f(c, now));
         self.after_input(i);
         r
+    }
+
+    /// Gives every node the whole member table at once, as if each had just joined through a
+    /// node that knew everyone: a push/pull reply listing every node, merged by the joiner's
+    /// rules (nothing is re-gossiped). A formed cluster without simulating thousands of joins.
+    /// Nodes should run with `join_follow_ups: 0`, or each starts its follow-up push/pulls.
+    pub fn bootstrap(&mut self) {
+        use rumor_core::wire::{IpBytes, NodeState, PushNodeState, PushPullWriter, push_pull_len};
+        let selves: Vec<Member> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.core.as_ref())
+            .filter_map(|c| c.member(c.name()))
+            .collect();
+        let states: Vec<PushNodeState<'_>> = selves
+            .iter()
+            .map(|m| PushNodeState {
+                name: &m.name,
+                addr: IpBytes::from(m.addr.ip()),
+                port: m.addr.port(),
+                meta: &m.meta,
+                incarnation: m.incarnation,
+                state: NodeState::Alive,
+                vsn: m.vsn,
+            })
+            .collect();
+        let mut reply = vec![0u8; push_pull_len(false, &states, 0)];
+        let len = PushPullWriter::new(&mut reply, false, states.len() as u32, 0)
+            .and_then(|mut w| {
+                for st in &states {
+                    w.push(st)?;
+                }
+                w.finish(&[])
+            })
+            .unwrap_or(0);
+        reply.truncate(len);
+        let n = self.nodes.len();
+        for i in 0..n {
+            let seed = Self::addr_of((i + 1) % n);
+            self.with(i, |c, now| {
+                c.join(now, &[seed]);
+                let mut stream = None;
+                while let Some(cmd) = c.poll_stream() {
+                    if let StreamCommand::Connect { id, .. } = cmd {
+                        stream = Some(id);
+                    }
+                }
+                let Some(id) = stream else { return };
+                let _ = c.handle_stream(now, id, StreamInput::Connected);
+                let _ = c.handle_stream(now, id, StreamInput::Data(&reply));
+                let _ = c.handle_stream(now, id, StreamInput::Closed);
+                while c.poll_stream().is_some() {}
+            });
+        }
     }
 
     /// Crashes a node: it stops at once and its streams fail.
@@ -299,7 +353,7 @@ impl Sim {
             self.stream_command(i, cmd);
         }
         while let Some(e) = core.poll_event() {
-            if self.keep_events {
+            if (self.keep_events)(&e) {
                 self.nodes[i].events.push((now, e));
             }
         }

@@ -77,6 +77,10 @@ pub struct Config {
     /// gossip_interval`) is dropped as stale; 0 keeps everything, as memberlist does. Keeps a
     /// backlog (thousands of nodes joining at once) from holding back fresh news for minutes.
     pub broadcast_stale_mult: u32,
+    /// rumor only: quick push/pulls with random members after a join, 1, 2, 4, ... probe
+    /// intervals apart, which close the gaps gossip leaves while a cluster forms; 0 gives
+    /// memberlist's behaviour (wait for the periodic push/pull).
+    pub join_follow_ups: u8,
     /// Suspicion timeout scale (`SuspicionMult`).
     pub suspicion_mult: u32,
     /// Upper bound of the suspicion timeout, as a multiple of its lower bound
@@ -204,6 +208,7 @@ impl Config {
             indirect_checks: 3,
             retransmit_mult: 4,
             broadcast_stale_mult: 4,
+            join_follow_ups: 5,
             suspicion_mult: 4,
             suspicion_max_timeout_mult: 6,
             push_pull_interval: Duration::from_secs(30),

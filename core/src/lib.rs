@@ -19,6 +19,7 @@ mod broadcast;
 pub mod config;
 mod event;
 mod memberlist;
+mod observe;
 mod packet;
 mod probe;
 #[cfg(feature = "std")]

@@ -127,9 +127,6 @@ pub(crate) struct Failed {
     pub(crate) since: Instant,
 }
 
-/// Quick push/pulls after a join (see `Memberlist::joined`).
-const JOIN_FOLLOW_UPS: u8 = 5;
-
 /// Most failed members remembered for reconnection.
 const MAX_FAILED: usize = 1024;
 
@@ -379,7 +376,13 @@ impl Memberlist {
         from: SocketAddr,
         data: &[u8],
     ) -> Result<(), InputError> {
+        crate::observe::count!("memberlist.udp.received", data.len());
         let r = self.ingest_packet(now, from, data);
+        if let Err(e) = &r {
+            crate::observe::decision!(debug, from = %from, error = %e, "dropped a datagram");
+            crate::observe::count!("rumor.udp.dropped");
+            let _ = e;
+        }
         self.drive(now);
         r
     }
@@ -404,6 +407,11 @@ impl Memberlist {
         if gap < self.config.probe_interval || self.leaving {
             return;
         }
+        crate::observe::decision!(
+            warn,
+            gap_ms = gap.as_millis() as u64,
+            "this node stalled: refuting at once, deferring suspicions"
+        );
         if let Some(p) = self.probe.take()
             && let Some(id) = p.fallback
         {
@@ -433,7 +441,12 @@ impl Memberlist {
             let interval = if self.follow_ups > 0 {
                 self.follow_ups -= 1;
                 // 1, 2, 4, 8, 16 probe intervals apart.
-                self.config.probe_interval * (1 << (JOIN_FOLLOW_UPS - self.follow_ups))
+                let k = self
+                    .config
+                    .join_follow_ups
+                    .saturating_sub(self.follow_ups)
+                    .min(16);
+                self.config.probe_interval * (1u32 << k)
             } else {
                 push_pull_scale(self.config.push_pull_interval, self.members.len())
             };
@@ -459,7 +472,10 @@ impl Memberlist {
     /// probe intervals later, which close those gaps for the joiner and the members it talks
     /// to, including gaps left by nodes that joined after it.
     pub(crate) fn joined(&mut self) {
-        self.follow_ups = JOIN_FOLLOW_UPS;
+        self.follow_ups = self.config.join_follow_ups;
+        if self.follow_ups == 0 {
+            return;
+        }
         self.next_push_pull = self
             .next_push_pull
             .min(self.last_input + self.config.probe_interval);
@@ -497,6 +513,7 @@ impl Memberlist {
         let _ = now;
         while let Some(out) = self.outgoing.pop_front() {
             if let Some(t) = self.build_transmit(out, buf) {
+                crate::observe::count!("memberlist.udp.sent", t.len);
                 return Some(t);
             }
         }
@@ -657,6 +674,7 @@ impl Memberlist {
     /// A stream connection from `peer` was accepted. Returns its id, or `None` if too many
     /// inbound streams are open (close the connection).
     pub fn accept_stream(&mut self, now: Instant, peer: SocketAddr) -> Option<StreamId> {
+        crate::observe::count!("memberlist.tcp.accept");
         self.streams.accept(now, peer, &self.config)
     }
 
@@ -668,6 +686,10 @@ impl Memberlist {
         input: StreamInput<'_>,
     ) -> Result<(), InputError> {
         let r = self.stream_input(now, id, input);
+        if let Err(e) = &r {
+            crate::observe::decision!(debug, stream = id.0, error = %e, "stream closed on bad input");
+            let _ = e;
+        }
         self.drive(now);
         r
     }

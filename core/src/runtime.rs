@@ -4,7 +4,7 @@
 //! backends use to drop datagrams, cut links and freeze a node.
 //!
 //! This module is plain `std` glue for adapters (it is compiled only with the `std` feature);
-//! the [`Memberlist`](crate::Memberlist) state machine never uses it and never does I/O.
+//! the [`Memberlist`] state machine never uses it and never does I/O.
 
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -175,6 +175,7 @@ impl Memberlist {
         gossip: bool,
         now: Instant,
     ) {
+        crate::observe::count!("memberlist.msg.alive");
         let is_local = a.node == &*self.name;
         if self.leaving && is_local {
             return;
@@ -267,6 +268,12 @@ impl Memberlist {
         }
         if matches!(old_state, MemberState::Dead | MemberState::Left) {
             let m = node.snapshot();
+            crate::observe::decision!(
+                debug,
+                node = a.node,
+                incarnation = a.incarnation,
+                "member alive"
+            );
             self.forget_failed(&m.name);
             self.events.push_back(Event::MemberJoined(m));
         } else if meta_changed {
@@ -281,6 +288,7 @@ impl Memberlist {
     }
 
     pub(crate) fn suspect_node_with(&mut self, s: &Suspect<'_>, settled: bool, now: Instant) {
+        crate::observe::count!("memberlist.msg.suspect");
         let Some(i) = self.members.find(s.node) else {
             return;
         };
@@ -332,6 +340,13 @@ impl Memberlist {
         node.state = MemberState::Suspect;
         node.state_change = now;
         node.suspicion = Some(Box::new(susp));
+        crate::observe::decision!(
+            info,
+            node = s.node,
+            from = s.from,
+            incarnation = s.incarnation,
+            "member suspected"
+        );
         // Lifeguard's buddy system, sooner: tell the member it is suspected now rather than
         // at our next probe of it, so that it can refute (straight back to us, see `refute`)
         // before the suspicion runs out. If it is paused, the message waits in its socket.
@@ -392,6 +407,7 @@ impl Memberlist {
 
     /// memberlist's `deadNode`; `from == node` means the member left.
     pub(crate) fn dead_node(&mut self, d: &Dead<'_>, now: Instant) {
+        crate::observe::count!("memberlist.msg.dead");
         let Some(i) = self.members.find(d.node) else {
             return;
         };
@@ -428,6 +444,7 @@ impl Memberlist {
         if reason == LeaveReason::Failed && !is_local {
             self.remember_failed(&member, now);
         }
+        crate::observe::decision!(info, node = d.node, from = d.from, reason = ?reason, "member gone");
         self.events.push_back(Event::MemberLeft { member, reason });
     }
 
@@ -443,6 +460,13 @@ impl Memberlist {
             inc = accused.wrapping_add(1);
         }
         node.incarnation = inc;
+        crate::observe::decision!(
+            warn,
+            accused,
+            incarnation = inc,
+            "refuting an accusation against this node"
+        );
+        crate::observe::count!("rumor.refute");
         self.awareness.apply(1);
         self.announce_self(true);
     }

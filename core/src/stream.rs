@@ -120,6 +120,7 @@ impl Memberlist {
         if self.streams.count(false) >= self.config.max_outbound_streams {
             return Err(CommandError::TooManyStreams);
         }
+        crate::observe::count!("memberlist.tcp.connect");
         let id = self.streams.new_id();
         self.streams.list.push(Stream {
             id,
@@ -143,6 +144,8 @@ impl Memberlist {
         join_id: Option<u64>,
     ) -> Result<StreamId, CommandError> {
         let timeout = self.config.tcp_timeout;
+        crate::observe::decision!(debug, peer = %to, join, "push/pull");
+        crate::observe::count!("memberlist.pushPullNode");
         self.open_stream(now, to, Role::PushPull { join, join_id }, None, timeout)
     }
 

@@ -16,32 +16,16 @@ pub type Outcome = Result<String, String>;
 /// A scenario's entry point.
 pub type Scenario = fn(&mut dyn Backend) -> Outcome;
 
-/// Every scenario, by name, for backends that can run them all.
-pub const ALL: &[(&str, Scenario)] = &[
-    ("join_5", join_5),
-    ("join_100", join_100),
-    ("crash_detected", crash_detected),
-    ("graceful_leave", graceful_leave),
-    ("paused_node_refutes", paused_node_refutes),
-    (
-        "broadcast_is_transmit_limited",
-        broadcast_is_transmit_limited,
-    ),
-    ("user_messages", user_messages),
-    ("meta_update_spreads", meta_update_spreads),
-    (
-        "push_pull_delivers_local_state",
-        push_pull_delivers_local_state,
-    ),
-    ("partition_heals", partition_heals),
-    (
-        "lossy_network_no_false_deaths",
-        lossy_network_no_false_deaths,
-    ),
-    ("long_partition_heals", long_partition_heals),
-];
+/// Every scenario, by name, for backends that can run them all (the simulator).
+pub const ALL: &[(&str, Scenario)] = crate::__scenarios!(all => __scenario_table());
 
-/// Steps `b` until `cond` holds or `limit` passes; returns the time it took.
+/// The scenarios for backends that run in wall-clock time on real sockets: all but the
+/// 30-minute loss soak (which stays on the simulator), plus the hostile clients, which need
+/// real sockets. What `conformance_tests!(realtime: ...)` runs.
+pub const REALTIME: &[(&str, Scenario)] = crate::__scenarios!(realtime => __scenario_table());
+
+/// Steps `b` until `cond` holds or `limit` (times the backend's [`Backend::slack`]) passes;
+/// returns the time it took.
 pub fn wait_until(
     b: &mut dyn Backend,
     limit: Duration,
@@ -49,6 +33,7 @@ pub fn wait_until(
     mut cond: impl FnMut(&dyn Backend) -> bool,
 ) -> Result<Duration, String> {
     let start = b.elapsed();
+    let limit = limit * b.slack();
     let step = b.base_config().probe_interval / 10;
     loop {
         if cond(b) {
