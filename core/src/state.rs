@@ -67,6 +67,15 @@ impl Members {
         self.nodes.len()
     }
 
+    /// Makes room for `additional` members at once (a push/pull from a larger cluster), so
+    /// the table and its index grow once instead of doubling step by step.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.nodes.reserve(additional);
+        let (nodes, hasher) = (&self.nodes, &self.hasher);
+        self.index
+            .reserve(additional, |&j| hasher.hash_one(&*nodes[j as usize].name));
+    }
+
     pub(crate) fn find(&self, name: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(name);
         self.index

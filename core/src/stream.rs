@@ -653,6 +653,8 @@ impl Memberlist {
             return Err(err(InputErrorKind::IncompatibleVersion));
         }
         let me = self.name.clone();
+        self.members
+            .reserve(states.len().saturating_sub(self.members.len()));
         for s in states {
             match s.state {
                 NodeState::Alive => {
