@@ -78,8 +78,9 @@ pub struct Config {
     /// backlog (thousands of nodes joining at once) from holding back fresh news for minutes.
     pub broadcast_stale_mult: u32,
     /// rumor only: quick push/pulls with random members after a join, 1, 2, 4, ... probe
-    /// intervals apart, which close the gaps gossip leaves while a cluster forms; 0 gives
-    /// memberlist's behaviour (wait for the periodic push/pull).
+    /// intervals apart, which close the gaps gossip leaves while a cluster forms; 0 waits for
+    /// the periodic push/pull, as memberlist does, with its first one staggered over the
+    /// interval scaled to the cluster joined.
     pub join_follow_ups: u8,
     /// Suspicion timeout scale (`SuspicionMult`).
     pub suspicion_mult: u32,

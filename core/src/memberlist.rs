@@ -471,9 +471,19 @@ impl Memberlist {
     /// rumor follows a join with quick push/pulls with random members, 1, 3, 7, 15 and 31
     /// probe intervals later, which close those gaps for the joiner and the members it talks
     /// to, including gaps left by nodes that joined after it.
+    ///
+    /// Without follow-ups, the first periodic push/pull is staggered over the interval scaled
+    /// to the cluster just learned. memberlist staggers it over the unscaled interval, so a
+    /// mass restart of thousands of nodes sends all of them into a full-state exchange within
+    /// those first seconds.
     pub(crate) fn joined(&mut self) {
         self.follow_ups = self.config.join_follow_ups;
         if self.follow_ups == 0 {
+            let scaled = push_pull_scale(self.config.push_pull_interval, self.members.len());
+            if !scaled.is_zero() {
+                let nanos = self.rng.next_u64() % (scaled.as_nanos().max(1) as u64);
+                self.next_push_pull = self.last_input + Duration::from_nanos(nanos);
+            }
             return;
         }
         self.next_push_pull = self
