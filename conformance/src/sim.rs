@@ -235,22 +235,35 @@ impl Sim {
             .unwrap_or(0);
         reply.truncate(len);
         let n = self.nodes.len();
-        for i in 0..n {
-            let seed = Self::addr_of((i + 1) % n);
-            self.with(i, |c, now| {
-                c.join(now, &[seed]);
-                let mut stream = None;
-                while let Some(cmd) = c.poll_stream() {
-                    if let StreamCommand::Connect { id, .. } = cmd {
-                        stream = Some(id);
-                    }
+        let now = self.now;
+        let learn = |i: usize, c: &mut Memberlist| {
+            c.join(now, &[Self::addr_of((i + 1) % n)]);
+            let mut stream = None;
+            while let Some(cmd) = c.poll_stream() {
+                if let StreamCommand::Connect { id, .. } = cmd {
+                    stream = Some(id);
                 }
-                let Some(id) = stream else { return };
-                let _ = c.handle_stream(now, id, StreamInput::Connected);
-                let _ = c.handle_stream(now, id, StreamInput::Data(&reply));
-                let _ = c.handle_stream(now, id, StreamInput::Closed);
-                while c.poll_stream().is_some() {}
-            });
+            }
+            let Some(id) = stream else { return };
+            let _ = c.handle_stream(now, id, StreamInput::Connected);
+            let _ = c.handle_stream(now, id, StreamInput::Data(&reply));
+            let _ = c.handle_stream(now, id, StreamInput::Closed);
+            while c.poll_stream().is_some() {}
+        };
+        // The nodes are independent until their outputs are routed: merge on every core.
+        let mut cores: Vec<(usize, Memberlist)> = (0..n)
+            .filter_map(|i| self.nodes[i].core.take().map(|c| (i, c)))
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+        let chunk = cores.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            for part in cores.chunks_mut(chunk) {
+                scope.spawn(|| part.iter_mut().for_each(|(i, c)| learn(*i, c)));
+            }
+        });
+        for (i, c) in cores {
+            self.nodes[i].core = Some(c);
+            self.after_input(i);
         }
     }
 
