@@ -233,6 +233,12 @@ impl Events {
     pub fn try_recv(&mut self) -> Option<Event> {
         self.0.try_recv().ok()
     }
+
+    /// The events as a `Stream` (futures-lite's, which is futures-core's), ending when the
+    /// node shuts down. Pin it (`std::pin::pin!`) to call `next()`.
+    pub fn into_stream(self) -> impl futures_lite::Stream<Item = Event> + Send + 'static {
+        self.0
+    }
 }
 
 /// What a stream task reports.

@@ -186,6 +186,12 @@ impl Events {
     pub fn try_recv(&mut self) -> Option<Event> {
         self.0.try_recv().ok()
     }
+
+    /// Polls for the next event, for use as a `Stream`:
+    /// `futures::stream::poll_fn(move |cx| events.poll_recv(cx))`.
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Event>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 /// What a stream task reports.
