@@ -215,11 +215,24 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
     }
     let encrypted = flags.config.keyring.is_some();
     let protocol_version = flags.config.protocol_version;
+    // The node's own `join` event comes before `ready`, as the Go peer prints them.
+    let own_join = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let (printed, me) = (own_join.clone(), flags.name.clone());
     let started = nodes::start(
         &flags.runtime,
         flags.config.clone(),
         options,
-        Box::new(json::event),
+        Box::new(move |e| {
+            let own_join = matches!(&e, rumor::Event::MemberJoined(m) if *m.name == *me);
+            json::event(e);
+            if own_join {
+                let (lock, cv) = &*printed;
+                *lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+                cv.notify_all();
+            }
+        }),
     );
     let node = match started {
         Ok(n) => n,
@@ -228,6 +241,13 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    {
+        let (lock, cv) = &*own_join;
+        let guard = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = cv.wait_timeout_while(guard, Duration::from_secs(2), |seen| !*seen);
+    }
     // What the node advertises: the overrides, the bound address for what they leave out.
     let local = node.local_addr();
     let adv = SocketAddr::new(
