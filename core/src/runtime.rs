@@ -74,6 +74,10 @@ pub trait Faults: Send + Sync + fmt::Debug {
     }
 }
 
+/// How long an adapter waits after a failed `accept` (out of file descriptors, say) before it
+/// accepts again, so that a persistent error does not spin the loop.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
 /// How often a paused node checks whether it may continue.
 pub const PAUSE_POLL: Duration = Duration::from_millis(5);
 

@@ -321,8 +321,13 @@ impl Node {
                 r.map_or(Input::Retry, |(n, from)| Input::Datagram(n, from))
             };
             let accept = async {
-                let r = tcp.accept().await;
-                r.map_or(Input::Retry, |(s, peer)| Input::Accepted(s, peer))
+                match tcp.accept().await {
+                    Ok((s, peer)) => Input::Accepted(s, peer),
+                    Err(_) => {
+                        async_io::Timer::after(runtime::ACCEPT_BACKOFF).await;
+                        Input::Retry
+                    }
+                }
             };
             // The loop holds a report sender, so `reports` never closes.
             let report = async { reports.recv().await.map_or(Input::Retry, Input::Stream) };

@@ -278,7 +278,10 @@ impl Node {
                 },
                 r = tcp.accept() => match r {
                     Ok((s, peer)) => Input::Accepted(s, peer),
-                    Err(_) => continue,
+                    Err(_) => {
+                        tokio::time::sleep(runtime::ACCEPT_BACKOFF).await;
+                        continue;
+                    }
                 },
                 Some(r) = reports.recv() => Input::Stream(r),
                 j = jobs.recv() => j.map_or(Input::Quit, Input::Job),
