@@ -86,7 +86,7 @@ fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
+    rumor_conformance::capacity::quantile(v, p).unwrap_or(f64::NAN)
 }
 
 fn dissemination(n: usize, seeds: u64) {

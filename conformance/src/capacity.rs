@@ -281,7 +281,8 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
     })
 }
 
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+/// The `q` quantile (0 to 1, nearest rank) of sorted values; `None` if there are none.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }

@@ -8,10 +8,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::lock;
 
 /// Which program a peer runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +63,6 @@ pub fn go_peer() -> Result<PathBuf, String> {
         Ok(PathBuf::from(path))
     })
     .clone()
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[derive(Debug, Default)]

@@ -17,6 +17,12 @@ pub mod scenarios;
 pub mod sim;
 pub mod vectors;
 
+/// Locks `m`, taking the data even if a panicking thread poisoned it: a failed scenario must
+/// not take the backend's bookkeeping down with it.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Stamps out one `#[test]` per scenario for a backend: `$make` builds a fresh backend for
 /// each test. `conformance_tests!(realtime: make)` runs [`scenarios::REALTIME`], for backends
 /// that run in wall-clock time; the plain form runs [`scenarios::ALL`]. A failure names the

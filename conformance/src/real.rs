@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +16,7 @@ use rumor_core::runtime::{Faults, NodeOptions};
 use rumor_core::{Config, Event, Member};
 
 use crate::backend::Backend;
+use crate::lock;
 use crate::sim::NodeId;
 
 /// The configuration scenarios run with in real time: memberlist's Local profile, 5× faster,
@@ -48,10 +49,6 @@ impl EventSink {
         let t = self.start.elapsed();
         lock(&self.events).push((t, e));
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One running node, driven through its adapter's `Handle` (methods take `&self`, as a

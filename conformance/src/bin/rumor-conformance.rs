@@ -7,13 +7,14 @@ use std::io::{IsTerminal, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use rumor_conformance::backend::{Backend, SimBackend, sim_config, sim_seed};
 use rumor_conformance::capacity;
 use rumor_conformance::interop::{self, Launcher};
+use rumor_conformance::lock;
 use rumor_conformance::real::RealBackend;
 use rumor_conformance::runtimes::async_io::{AsyncStd, Smol};
 use rumor_conformance::runtimes::custom::Custom;
@@ -332,10 +333,6 @@ fn launcher(go: PathBuf, rumor: Option<PathBuf>) -> Result<Launcher, String> {
         go,
         common: interop::common_flags(),
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn payload_str(payload: &(dyn std::any::Any + Send)) -> &str {
