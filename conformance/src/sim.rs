@@ -285,6 +285,22 @@ impl Sim {
         }
     }
 
+    /// Starts a crashed node again at its address, empty: a new state machine with `config`,
+    /// `name` and `meta` (a process restarted with no state on disk). It still has to join.
+    pub fn restart(&mut self, i: NodeId, config: Config, name: &str, meta: &[u8]) {
+        self.crash(i);
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        let addr = Self::addr_of(i);
+        let core = Memberlist::new(config, name, addr, meta, seed, self.now)
+            .unwrap_or_else(|e| panic!("node {name}: {e}"));
+        self.nodes[i].core = Some(core);
+        self.nodes[i].paused = false;
+        self.nodes[i].deaf = false;
+        self.nodes[i].timer = None;
+        self.after_input(i);
+    }
+
     /// Pauses a node (like SIGSTOP): its timers stop and its input waits.
     pub fn pause(&mut self, i: NodeId) {
         self.nodes[i].paused = true;

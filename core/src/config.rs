@@ -136,6 +136,18 @@ pub struct Config {
     pub max_outbound_streams: usize,
     /// Bounds on input from peers.
     pub limits: Limits,
+    /// rumor only: the replicated key-value map (off by default; see [`crate::kv`]).
+    pub kv: crate::kv::KvConfig,
+    /// rumor only: wrap user broadcasts so that every rumor node relays each once, which
+    /// makes them reach the whole cluster instead of the sender's few random targets. Peers
+    /// not known to run rumor still get plain user messages. Off by default.
+    pub relay_broadcasts: bool,
+    /// How many relayed broadcast ids a node remembers to deliver and relay each once.
+    pub relay_memory: usize,
+    /// Treat every member as a rumor node with the extensions on, instead of learning it
+    /// from their push/pull state and messages. Only for clusters without Go nodes: a Go
+    /// peer would receive rumor's messages as user data.
+    pub assume_rumor_peers: bool,
 }
 
 impl fmt::Debug for Config {
@@ -173,6 +185,9 @@ pub enum ConfigError {
     EmptyName,
     /// Node metadata over 512 bytes.
     MetaTooLarge(usize),
+    /// `kv.max_chunk` cannot hold one entry of the largest key and value (plus 1 KiB of
+    /// headers).
+    KvChunk(usize),
 }
 
 impl fmt::Display for ConfigError {
@@ -191,6 +206,10 @@ impl fmt::Display for ConfigError {
             Self::LabelTooLong(n) => write!(f, "label of {n} bytes exceeds 255"),
             Self::EmptyName => f.write_str("node name is empty"),
             Self::MetaTooLarge(n) => write!(f, "node metadata of {n} bytes exceeds 512"),
+            Self::KvChunk(n) => write!(
+                f,
+                "kv.max_chunk of {n} bytes cannot hold the largest key and value"
+            ),
         }
     }
 }
@@ -233,6 +252,10 @@ impl Config {
             max_inbound_streams: 128,
             max_outbound_streams: 128,
             limits: Limits::DEFAULT,
+            kv: crate::kv::KvConfig::default(),
+            relay_broadcasts: false,
+            relay_memory: 8192,
+            assume_rumor_peers: false,
         }
     }
 
@@ -305,6 +328,9 @@ impl Config {
             ),
             ("max_inbound_streams", self.max_inbound_streams),
             ("max_outbound_streams", self.max_outbound_streams),
+            ("relay_memory", self.relay_memory),
+            ("kv.max_keys", self.kv.max_keys),
+            ("kv.max_writers", self.kv.max_writers),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroCount(what));
@@ -315,6 +341,9 @@ impl Config {
         }
         if self.label.len() > MAX_LABEL_LEN {
             return Err(ConfigError::LabelTooLong(self.label.len()));
+        }
+        if self.kv.max_chunk < self.kv.max_key + self.kv.max_value + 1024 {
+            return Err(ConfigError::KvChunk(self.kv.max_chunk));
         }
         Ok(())
     }

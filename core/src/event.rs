@@ -86,6 +86,9 @@ pub enum Event {
         /// How many did not.
         failed: usize,
     },
+    /// A key of the replicated map changed on this node, under a prefix the application
+    /// subscribed to ([`crate::Memberlist::kv_subscribe`]).
+    KeyChanged(crate::kv::KvChange),
     /// The leave message went out (or no one was left to tell); the node can shut down.
     LeaveFinished,
 }

@@ -89,6 +89,7 @@ mod awareness;
 mod broadcast;
 pub mod config;
 mod event;
+pub mod kv;
 mod memberlist;
 mod observe;
 mod packet;
@@ -105,5 +106,6 @@ pub use config::{Config, ConfigError, Limits};
 pub use event::{
     Event, LeaveReason, Member, MemberState, StreamCommand, StreamId, StreamInput, Transmit,
 };
+pub use kv::{ExchangeMode, KvChange, KvConfig, KvEntry, KvError, KvStats};
 pub use memberlist::{CommandError, InputError, InputErrorKind, Memberlist};
 pub use time::Instant;

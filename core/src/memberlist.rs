@@ -53,6 +53,8 @@ pub enum InputErrorKind {
     Remote,
     /// The remote versions are incompatible with the cluster's (memberlist `verifyProtocol`).
     IncompatibleVersion,
+    /// A rumor message (replicated map or relayed broadcast) is malformed.
+    Kv(crate::kv::KvDecodeError),
 }
 
 impl From<crate::wire::DecodeError> for InputError {
@@ -76,6 +78,7 @@ impl core::fmt::Display for InputError {
             InputErrorKind::TooManyStreams => f.write_str("too many streams")?,
             InputErrorKind::Remote => f.write_str("the peer answered with an error")?,
             InputErrorKind::IncompatibleVersion => f.write_str("incompatible protocol versions")?,
+            InputErrorKind::Kv(e) => write!(f, "{e}")?,
         }
         if self.state_changed {
             f.write_str(" (after part of the input was applied)")?;
@@ -191,6 +194,8 @@ pub struct Memberlist {
     pub(crate) reply_to: Option<SocketAddr>,
     /// Quick push/pulls still due after a join (see `joined`).
     pub(crate) follow_ups: u8,
+    /// The replicated map and relayed broadcasts.
+    pub(crate) ext: crate::kv::Ext,
 }
 
 impl core::fmt::Debug for Memberlist {
@@ -234,6 +239,15 @@ impl Memberlist {
         let next_gossip = stagger(config.gossip_interval);
         let next_push_pull = stagger(config.push_pull_interval);
         let next_reconnect = now + config.reconnect_interval;
+        let first_exchange = stagger(config.kv.exchange_interval);
+        let store = config.kv.enabled.then(|| {
+            crate::kv::store::Store::new(
+                name,
+                rng.next_u32(),
+                config.kv.max_keys,
+                config.kv.max_writers,
+            )
+        });
         let mut m = Self {
             awareness: Awareness::new(config.awareness_max_multiplier),
             streams: Streams::default(),
@@ -268,6 +282,7 @@ impl Memberlist {
             last_input: now,
             reply_to: None,
             follow_ups: 0,
+            ext: crate::kv::Ext::new(store, first_exchange),
             config,
         };
         // memberlist's setAlive: our own alive, incarnation 1, through the normal rules.
@@ -457,6 +472,7 @@ impl Memberlist {
             self.next_reconnect = advance(self.next_reconnect, self.config.reconnect_interval, now);
             self.reconnect(now);
         }
+        self.kv_timers(now);
         self.stream_timers(now);
         self.leave_progress(now);
     }
@@ -515,6 +531,9 @@ impl Memberlist {
         if let Some(d) = self.leave_deadline {
             t = t.min(d);
         }
+        if let Some(d) = self.kv_deadline() {
+            t = t.min(d);
+        }
         Some(t)
     }
 
@@ -541,8 +560,14 @@ impl Memberlist {
     }
 
     /// Queues a user broadcast: gossiped and piggybacked like memberlist's own messages, each
-    /// handed out at most `retransmit_mult * ceil(log10(n + 1))` times by this node.
+    /// handed out at most `retransmit_mult * ceil(log10(n + 1))` times by this node. With
+    /// [`Config::relay_broadcasts`], every rumor node passes it on once, so it reaches the
+    /// whole cluster (see [`crate::kv`]).
     pub fn broadcast(&mut self, payload: &[u8]) {
+        if self.config.relay_broadcasts {
+            self.broadcast_relayed(payload);
+            return;
+        }
         let mut v = Vec::with_capacity(payload.len() + 1);
         v.push(MessageType::User as u8);
         v.extend_from_slice(payload);

@@ -15,7 +15,7 @@ use crate::wire::{
     IndirectPing, IpBytes, Message, MessageType, Nack, Ping, Suspect, decode_packet,
     label_overhead, strip_crc, strip_label,
 };
-use crate::{event::Event, event::Transmit, time::Instant};
+use crate::{event::Transmit, time::Instant};
 
 /// A datagram to build when the adapter polls. Only what the message needs is stored; the
 /// bytes are encoded straight into the adapter's buffer.
@@ -185,6 +185,7 @@ impl Memberlist {
                     .saturating_sub(COMPOUND_HEADER_OVERHEAD + self.framing_overhead());
                 s.broadcasts.clear();
                 self.take_broadcasts(budget, &mut s.broadcasts);
+                self.shape_broadcasts(to, &mut s.broadcasts);
                 match s.broadcasts.len() {
                     0 => return None,
                     1 => {
@@ -210,6 +211,7 @@ impl Memberlist {
                 .udp_buffer_size
                 .saturating_sub(s.msg.len() + COMPOUND_HEADER_OVERHEAD + self.framing_overhead());
             self.take_broadcasts(budget, &mut s.broadcasts);
+            self.shape_broadcasts(to, &mut s.broadcasts);
         }
         if s.broadcasts.is_empty() {
             s.packet.clear();
@@ -418,12 +420,7 @@ impl Memberlist {
                 *changed = true;
                 Ok(())
             }
-            Message::User(payload) => {
-                if !payload.is_empty() {
-                    self.events.push_back(Event::UserMessage(payload.to_vec()));
-                }
-                Ok(())
-            }
+            Message::User(payload) => self.on_user_payload(now, Some(from), payload),
             other => Err(InputErrorKind::Decode(DecodeError::UnexpectedMessageType(
                 other.message_type() as u8,
             ))),

@@ -301,7 +301,7 @@ impl Memberlist {
     }
 
     /// This node's push/pull message (memberlist `sendLocalState`).
-    fn encode_push_pull(&self, join: bool) -> Vec<u8> {
+    fn encode_push_pull(&self, join: bool, section: bool) -> Vec<u8> {
         let states: Vec<PushNodeState<'_>> = self
             .members
             .iter()
@@ -320,7 +320,7 @@ impl Memberlist {
                 vsn: n.vsn,
             })
             .collect();
-        let user = &self.local_state;
+        let user = self.push_pull_user_state(section);
         let mut out = alloc::vec![0u8; push_pull_len(join, &states, user.len())];
         let Ok(mut w) = PushPullWriter::new(&mut out, join, states.len() as u32, user.len()) else {
             return Vec::new();
@@ -330,7 +330,7 @@ impl Memberlist {
                 return Vec::new();
             }
         }
-        match w.finish(user) {
+        match w.finish(&user) {
             Ok(n) => {
                 out.truncate(n);
                 out
@@ -355,7 +355,7 @@ impl Memberlist {
                 let (role, pending) = (s.role, s.pending.take());
                 let data = match role {
                     Role::PushPull { join, .. } => {
-                        let msg = self.encode_push_pull(join);
+                        let msg = self.encode_push_pull(join, true);
                         self.frame_stream(&msg, true)
                     }
                     Role::Ping { seq } => {
@@ -556,10 +556,7 @@ impl Memberlist {
             }
             (Role::Serve, Message::User(payload)) => {
                 self.abandon_stream(id);
-                if !payload.is_empty() {
-                    self.events.push_back(Event::UserMessage(payload.to_vec()));
-                }
-                Ok(())
+                self.on_user_payload(now, None, payload).map_err(err)
             }
             (Role::Ping { seq }, Message::Ack(a)) if a.seq_no == seq => {
                 if let Some(i) = self.streams.position(id) {
@@ -604,7 +601,10 @@ impl Memberlist {
         let parts = PushPull::decode_body_into(body, &limits, &mut states);
         match (role, parts) {
             (Role::Serve, Ok(parts)) => {
-                let reply = self.encode_push_pull(parts.join);
+                // A peer that sent no rumor section gets none back (a Go node's application
+                // sees only what it asked for).
+                let section = crate::kv::is_state_section(parts.user_state);
+                let reply = self.encode_push_pull(parts.join, section);
                 let data = self.frame_stream(&reply, false);
                 self.stream_cmds.push_back(StreamCommand::Send { id, data });
                 self.abandon_stream(id);
@@ -696,13 +696,8 @@ impl Memberlist {
                 NodeState::Other(_) => {}
             }
         }
-        if !parts.user_state.is_empty() {
-            self.events.push_back(Event::RemoteState {
-                state: parts.user_state.to_vec(),
-                join: parts.join,
-            });
-        }
-        Ok(())
+        self.on_remote_state(now, parts.user_state, parts.join)
+            .map_err(err)
     }
 
     fn verify_protocol(&self, remote: &[PushNodeState<'_>]) -> bool {

@@ -1,0 +1,1070 @@
+//! The extensions inside the node: routing rumor messages in and out of memberlist's user
+//! messages and push/pull state, the exchange timer, and the map's public commands.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::hash::BuildHasher;
+use core::net::SocketAddr;
+
+use bytes::Bytes;
+use hashbrown::{HashMap, HashSet};
+use rand_core::Rng;
+
+use super::codec::{
+    self, EntryLimits, HAS_ROWS, Kind, KvDecodeError, MARKER, RELAY_PLAIN_AT, Reader, Row,
+    WANT_ROWS,
+};
+use super::store::{Refused, Store, WriterId};
+use super::{ExchangeMode, Ext, KvChange, KvEntry, KvError, KvStats, SyncRx};
+use crate::event::Event;
+use crate::memberlist::{InputErrorKind, Memberlist, advance};
+use crate::packet::Outgoing;
+use crate::time::Instant;
+use crate::wire::MessageType;
+
+type R<T> = Result<T, KvDecodeError>;
+
+/// Room a datagram leaves for a rumor message: memberlist's packet budget less the user
+/// message's type byte, CRC, encryption and label (generously).
+const DATAGRAM_SLACK: usize = 128;
+
+/// The kind of a queued user broadcast, if it is a rumor message.
+fn queued_kind(b: &[u8]) -> Option<Kind> {
+    match b.split_first() {
+        Some((&t, rest)) if t == MessageType::User as u8 => match codec::classify(rest) {
+            Some(Ok((k, _))) => Some(k),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Ext {
+    pub(crate) fn new(store: Option<Store>, first_exchange: Instant) -> Self {
+        Self {
+            store,
+            capable: HashSet::new(),
+            subs: Vec::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+            rx: None,
+            next_exchange: first_exchange,
+            rounds: 0,
+            stats: KvStats::default(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+        }
+    }
+
+    /// Records a relay id; false if it was already seen.
+    fn first_sight(&mut self, id: u64, memory: usize) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.seen_order.push_back(id);
+        while self.seen_order.len() > memory.max(1) {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    fn subscribed(&self, key: &str) -> bool {
+        self.subs.iter().any(|p| key.starts_with(&**p))
+    }
+}
+
+/// Builds messages of at most `limit` bytes out of writer groups (a group larger than what is
+/// left is split; only its last part carries the watermark).
+struct Chunks {
+    next: Vec<u8>,
+    limit: usize,
+    done: Vec<Vec<u8>>,
+    cur: Vec<u8>,
+    header_len: usize,
+    /// The open group: writer, where its header's fields are, entries so far.
+    group: Option<(WriterId, usize, u32)>,
+}
+
+impl Chunks {
+    fn new(first: Vec<u8>, next: Vec<u8>, limit: usize) -> Self {
+        let header_len = first.len();
+        let cur = first;
+        Self {
+            next,
+            limit,
+            done: Vec::new(),
+            cur,
+            header_len,
+            group: None,
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.done.is_empty() && self.cur.len() == self.header_len {
+            return;
+        }
+        let next = self.next.clone();
+        self.header_len = next.len();
+        self.done.push(core::mem::replace(&mut self.cur, next));
+    }
+
+    fn open(&mut self, w: WriterId, name: &str, epoch: u32) {
+        if self.cur.len() > self.header_len
+            && self.cur.len() + codec::group_head_len(name) > self.limit
+        {
+            self.flush();
+        }
+        let at = codec::put_group_head(&mut self.cur, name, epoch);
+        self.group = Some((w, at, 0));
+    }
+
+    fn entry(&mut self, name: &str, epoch: u32, key: &str, version: u64, value: Option<&[u8]>) {
+        let len = codec::entry_len(key, version, value);
+        if let Some((w, at, n)) = self.group
+            && n > 0
+            && self.cur.len() + len > self.limit
+        {
+            codec::patch_group_head(&mut self.cur, at, 0, n);
+            self.group = None;
+            self.flush();
+            self.open(w, name, epoch);
+        }
+        codec::put_entry(&mut self.cur, key, version, value);
+        if let Some((_, _, n)) = &mut self.group {
+            *n += 1;
+        }
+    }
+
+    fn close(&mut self, watermark: u64) {
+        if let Some((_, at, n)) = self.group.take() {
+            codec::patch_group_head(&mut self.cur, at, watermark, n);
+        }
+    }
+
+    fn finish(mut self) -> Vec<Vec<u8>> {
+        if self.cur.len() > self.header_len || self.done.is_empty() {
+            self.done.push(core::mem::take(&mut self.cur));
+        }
+        self.done
+    }
+}
+
+/// A peer's digest, mapped onto this node's writers.
+struct PeerView {
+    /// The peer's watermark per writer id of ours (0 if it has no row).
+    have: Vec<u64>,
+    /// The peer missed writes of a writer whose tombstones we forgot.
+    behind: bool,
+}
+
+impl Memberlist {
+    /// Whether either extension is on (the node then says so in its push/pull state).
+    pub(crate) fn ext_on(&self) -> bool {
+        self.config.kv.enabled || self.config.relay_broadcasts
+    }
+
+    fn is_capable(&self, addr: SocketAddr) -> bool {
+        self.config.assume_rumor_peers || self.ext.capable.contains(&addr)
+    }
+
+    fn learn_capable_addr(&mut self, addr: SocketAddr) {
+        if self.ext.capable.len() < 2 * self.members.len() + 16 {
+            self.ext.capable.insert(addr);
+        }
+    }
+
+    fn learn_capable(&mut self, name: &str) {
+        if name == &*self.name {
+            return;
+        }
+        if let Some(i) = self.members.find(name) {
+            let n = self.members.get(i);
+            if !n.dead_or_left()
+                && let Some(a) = n.socket_addr()
+            {
+                self.learn_capable_addr(a);
+            }
+        }
+    }
+
+    fn member_addr(&self, name: &str) -> Option<SocketAddr> {
+        let n = self.members.get(self.members.find(name)?);
+        if n.dead_or_left() {
+            return None;
+        }
+        n.socket_addr()
+    }
+
+    fn notify(&mut self, change: KvChange) {
+        if self.ext.subscribed(&change.key) {
+            self.events.push_back(Event::KeyChanged(change));
+        }
+    }
+
+    // ----- application commands -----
+
+    /// Sets `key` to `value` in the replicated map; returns the write's version. The write
+    /// is gossiped at once and reaches the others through gossip and exchanges.
+    pub fn kv_set(&mut self, now: Instant, key: &str, value: &[u8]) -> Result<u64, KvError> {
+        if value.len() > self.config.kv.max_value {
+            return Err(KvError::ValueTooLarge(value.len()));
+        }
+        self.local_write(now, key, Some(value))
+    }
+
+    /// Deletes `key` from the replicated map (a tombstone, kept for `tombstone_ttl`);
+    /// returns the delete's version.
+    pub fn kv_delete(&mut self, now: Instant, key: &str) -> Result<u64, KvError> {
+        self.local_write(now, key, None)
+    }
+
+    fn local_write(
+        &mut self,
+        now: Instant,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<u64, KvError> {
+        if key.len() > self.config.kv.max_key {
+            return Err(KvError::KeyTooLong(key.len()));
+        }
+        let store = self.ext.store.as_mut().ok_or(KvError::Disabled)?;
+        let version = store.next_version();
+        let me = store.me;
+        let change = store
+            .apply(key, version, me, value, now)
+            .map_err(|_| KvError::Full)?;
+        self.ext.stats.applied += 1;
+        if self.config.kv.gossip_writes
+            && let Some(b) =
+                encode_write(store, me, key, version, value, self.config.udp_buffer_size)
+        {
+            self.user_queue.push(Some(key), b, false);
+        }
+        self.notify(change);
+        Ok(version)
+    }
+
+    /// The current entry of `key` (a deleted key reads as a `None` value until its
+    /// tombstone expires).
+    pub fn kv_get(&self, key: &str) -> Option<KvEntry> {
+        let store = self.ext.store.as_ref()?;
+        let s = store.entries.get(key)?;
+        Some(KvEntry {
+            value: s.value.clone(),
+            version: s.version,
+            writer: store.writers[s.writer as usize].name.clone(),
+        })
+    }
+
+    /// Every key held with its entry, tombstones included, in no particular order.
+    pub fn kv_entries(&self) -> impl Iterator<Item = (&str, KvEntry)> + '_ {
+        self.ext.store.iter().flat_map(|store| {
+            store.entries.iter().map(|(k, s)| {
+                (
+                    &**k,
+                    KvEntry {
+                        value: s.value.clone(),
+                        version: s.version,
+                        writer: store.writers[s.writer as usize].name.clone(),
+                    },
+                )
+            })
+        })
+    }
+
+    /// Keys held, tombstones included.
+    pub fn kv_len(&self) -> usize {
+        self.ext.store.as_ref().map_or(0, |s| s.entries.len())
+    }
+
+    /// A hash of the whole map (keys, versions, writers, values), equal on two nodes that
+    /// hold the same map: a cheap convergence check.
+    pub fn kv_fingerprint(&self) -> u64 {
+        let Some(store) = self.ext.store.as_ref() else {
+            return 0;
+        };
+        store.entries.iter().fold(0u64, |acc, (k, s)| {
+            let w = &store.writers[s.writer as usize];
+            let mut h = Fnv::default();
+            h.put(k.as_bytes());
+            h.put(&s.version.to_be_bytes());
+            h.put(w.name.as_bytes());
+            h.put(&w.epoch.to_be_bytes());
+            match &s.value {
+                Some(v) => {
+                    h.put(&[1]);
+                    h.put(v);
+                }
+                None => h.put(&[0]),
+            }
+            acc ^ h.0
+        })
+    }
+
+    /// Emits [`Event::KeyChanged`] for keys starting with `prefix` (the empty prefix: all).
+    pub fn kv_subscribe(&mut self, prefix: &str) {
+        if !self.ext.subs.iter().any(|p| &**p == prefix) {
+            self.ext.subs.push(Box::from(prefix));
+        }
+    }
+
+    /// Stops the events of a [`kv_subscribe`](Self::kv_subscribe); false if there was none.
+    pub fn kv_unsubscribe(&mut self, prefix: &str) -> bool {
+        let before = self.ext.subs.len();
+        self.ext.subs.retain(|p| &**p != prefix);
+        before != self.ext.subs.len()
+    }
+
+    /// Traffic counters of the map and the relay.
+    pub fn kv_stats(&self) -> KvStats {
+        KvStats {
+            rumor_peers: self.ext.capable.len() as u64,
+            ..self.ext.stats
+        }
+    }
+
+    /// Bytes of this node's digest as an exchange sends it (marker and header included).
+    pub fn kv_digest_len(&self) -> usize {
+        self.digest_message(0).len()
+    }
+
+    // ----- relayed broadcasts -----
+
+    /// Queues an application broadcast in a relay envelope.
+    pub(crate) fn broadcast_relayed(&mut self, payload: &[u8]) {
+        let id = self.rng.next_u64();
+        self.ext.first_sight(id, self.config.relay_memory);
+        let mut v = Vec::with_capacity(RELAY_PLAIN_AT + 1 + payload.len());
+        v.push(MessageType::User as u8);
+        codec::start(&mut v, Kind::Relay);
+        v.extend_from_slice(&id.to_be_bytes());
+        v.push(MessageType::User as u8);
+        v.extend_from_slice(payload);
+        self.user_queue.push(None, Bytes::from(v), false);
+    }
+
+    fn on_relay(&mut self, body: &[u8]) -> R<()> {
+        let mut r = Reader::new(body);
+        let id = r.u64()?;
+        if r.u8()? != MessageType::User as u8 {
+            return Err(KvDecodeError::Unknown(body[8]));
+        }
+        let payload = r.rest();
+        if !self.ext.first_sight(id, self.config.relay_memory) {
+            return Ok(());
+        }
+        if !payload.is_empty() {
+            self.events.push_back(Event::UserMessage(payload.to_vec()));
+        }
+        if self.config.relay_broadcasts {
+            let mut v = Vec::with_capacity(1 + MARKER.len() + 1 + body.len());
+            v.push(MessageType::User as u8);
+            codec::start(&mut v, Kind::Relay);
+            v.extend_from_slice(body);
+            self.user_queue.push(None, Bytes::from(v), false);
+            self.ext.stats.relayed += 1;
+        }
+        Ok(())
+    }
+
+    /// Adapts the broadcasts taken for one packet to its target: a peer not known to run
+    /// rumor gets relay envelopes as plain user messages and no map gossip.
+    pub(crate) fn shape_broadcasts(&mut self, to: SocketAddr, out: &mut Vec<Bytes>) {
+        if !self.ext_on() {
+            return;
+        }
+        let capable = self.is_capable(to);
+        let mut sends = 0;
+        out.retain_mut(|b| match queued_kind(b) {
+            Some(Kind::Relay) if !capable => {
+                *b = b.slice(RELAY_PLAIN_AT..);
+                true
+            }
+            Some(Kind::Writes) => {
+                sends += u64::from(capable);
+                capable
+            }
+            _ => true,
+        });
+        self.ext.stats.gossip_sends += sends;
+    }
+
+    // ----- input -----
+
+    /// A user message's payload: rumor's own messages are handled here, anything else is
+    /// the application's.
+    pub(crate) fn on_user_payload(
+        &mut self,
+        now: Instant,
+        from: Option<SocketAddr>,
+        payload: &[u8],
+    ) -> Result<(), InputErrorKind> {
+        let (kind, body) = match codec::classify(payload) {
+            None => {
+                if !payload.is_empty() {
+                    self.events.push_back(Event::UserMessage(payload.to_vec()));
+                }
+                return Ok(());
+            }
+            Some(Ok(x)) => x,
+            Some(Err(e)) => {
+                self.ext.stats.malformed += 1;
+                return Err(InputErrorKind::Kv(e));
+            }
+        };
+        if let Some(addr) = from
+            && self.ext_on()
+        {
+            self.learn_capable_addr(addr);
+        }
+        let kv = self.config.kv.enabled;
+        let r = match kind {
+            Kind::Relay => self.on_relay(body),
+            _ if !kv => Ok(()),
+            Kind::Writes => self.on_groups(now, &mut Reader::new(body), true, false),
+            Kind::Digest => self.on_digest(now, body),
+            Kind::Delta => self.on_delta(now, body),
+            Kind::Sync => self.on_sync(now, body),
+            Kind::State => Err(KvDecodeError::Unknown(Kind::State as u8)),
+        };
+        r.map_err(|e| {
+            self.ext.stats.malformed += 1;
+            InputErrorKind::Kv(e)
+        })
+    }
+
+    /// Another node's push/pull user state: rumor's section is handled here, the rest is the
+    /// application's.
+    pub(crate) fn on_remote_state(
+        &mut self,
+        now: Instant,
+        state: &[u8],
+        join: bool,
+    ) -> Result<(), InputErrorKind> {
+        let app = match codec::classify(state) {
+            Some(Ok((Kind::State, body))) => {
+                let r = self.on_state_section(now, body);
+                match r {
+                    Ok(app) => app,
+                    Err(e) => {
+                        self.ext.stats.malformed += 1;
+                        return Err(InputErrorKind::Kv(e));
+                    }
+                }
+            }
+            _ => state,
+        };
+        if !app.is_empty() {
+            self.events.push_back(Event::RemoteState {
+                state: app.to_vec(),
+                join,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_state_section<'a>(&mut self, now: Instant, body: &'a [u8]) -> R<&'a [u8]> {
+        let mut r = Reader::new(body);
+        let len = r.u32()? as usize;
+        let section = r.take(len)?;
+        let app = r.rest();
+        let mut s = Reader::new(section);
+        let from = s.str("node name", codec::MAX_NAME)?;
+        if self.ext_on() {
+            self.learn_capable(from);
+        }
+        let view = self.peer_view(&mut s)?;
+        if self.ext_on() {
+            let n = s.count("rumor peers", 1)?;
+            for _ in 0..n {
+                let name = s.str("node name", codec::MAX_NAME)?;
+                self.learn_capable(name);
+            }
+        }
+        if self.config.kv.enabled {
+            self.answer(now, from, &view, false);
+        }
+        Ok(app)
+    }
+
+    /// This node's push/pull user state: rumor's section (name and digest) before the
+    /// application's state when an extension is on.
+    pub(crate) fn push_pull_user_state(&self, section: bool) -> Cow<'_, [u8]> {
+        if !self.ext_on() || !section {
+            return Cow::Borrowed(&self.local_state);
+        }
+        let mut section = Vec::new();
+        codec::put_bytes(&mut section, self.name.as_bytes());
+        self.put_rows(&mut section);
+        // The members known to run rumor, so that knowledge spreads with push/pull.
+        let at = section.len();
+        section.extend_from_slice(&[0; 4]);
+        let mut n = 0u32;
+        for m in self.members.iter() {
+            if !m.dead_or_left()
+                && *m.name != *self.name
+                && m.socket_addr()
+                    .is_some_and(|a| self.ext.capable.contains(&a))
+            {
+                codec::put_bytes(&mut section, m.name.as_bytes());
+                n += 1;
+            }
+        }
+        section[at..at + 4].copy_from_slice(&n.to_be_bytes());
+        let mut out = Vec::with_capacity(section.len() + 9 + self.local_state.len());
+        codec::start(&mut out, Kind::State);
+        out.extend_from_slice(&(section.len() as u32).to_be_bytes());
+        out.extend_from_slice(&section);
+        out.extend_from_slice(&self.local_state);
+        Cow::Owned(out)
+    }
+
+    fn put_rows(&self, out: &mut Vec<u8>) {
+        let writers = self.ext.store.as_ref().map_or(&[][..], |s| &s.writers[..]);
+        out.extend_from_slice(&(writers.len() as u32).to_be_bytes());
+        for w in writers {
+            codec::put_row(
+                out,
+                &Row {
+                    name: &w.name,
+                    epoch: w.epoch,
+                    watermark: w.watermark,
+                    purged: w.purged,
+                },
+            );
+        }
+    }
+
+    fn peer_view(&self, r: &mut Reader<'_>) -> R<PeerView> {
+        let Some(store) = self.ext.store.as_ref() else {
+            codec::read_rows(r, self.config.kv.max_writers, |_| {})?;
+            return Ok(PeerView {
+                have: Vec::new(),
+                behind: false,
+            });
+        };
+        let mut have = alloc::vec![0u64; store.writers.len()];
+        codec::read_rows(r, self.config.kv.max_writers, |row| {
+            if let Some(id) = store.find_writer(row.name, row.epoch) {
+                have[id as usize] = row.watermark;
+            }
+        })?;
+        let behind = store.writers.iter().zip(&have).any(|(w, &h)| w.purged > h);
+        Ok(PeerView { have, behind })
+    }
+
+    /// Sends `to` what its digest shows it lacks: a delta, or everything if it is behind a
+    /// forgotten tombstone. `rows` adds our digest, asking for what we lack in return.
+    fn answer(&mut self, now: Instant, to: &str, view: &PeerView, rows: bool) {
+        if view.behind {
+            self.send_full(now, to);
+        } else {
+            self.send_delta(now, to, view, rows);
+        }
+    }
+
+    fn on_digest(&mut self, now: Instant, body: &[u8]) -> R<()> {
+        let mut r = Reader::new(body);
+        let flags = r.u8()?;
+        let from = r.str("node name", codec::MAX_NAME)?;
+        let view = self.peer_view(&mut r)?;
+        if !r.is_empty() {
+            return Err(KvDecodeError::Trailing);
+        }
+        self.learn_capable(from);
+        self.answer(now, from, &view, flags & WANT_ROWS != 0);
+        Ok(())
+    }
+
+    fn on_delta(&mut self, now: Instant, body: &[u8]) -> R<()> {
+        let mut r = Reader::new(body);
+        let flags = r.u8()?;
+        let from = r.str("node name", codec::MAX_NAME)?;
+        let view = if flags & HAS_ROWS != 0 {
+            Some(self.peer_view(&mut r)?)
+        } else {
+            None
+        };
+        self.learn_capable(from);
+        self.on_groups(now, &mut r, false, false)?;
+        if let Some(view) = view {
+            self.answer(now, from, &view, false);
+        }
+        Ok(())
+    }
+
+    fn on_sync(&mut self, now: Instant, body: &[u8]) -> R<()> {
+        let mut r = Reader::new(body);
+        let from = r.str("node name", codec::MAX_NAME)?;
+        let id = r.u64()?;
+        let index = r.u32()?;
+        let total = r.u32()?;
+        if index >= total || total as usize > self.config.kv.max_keys + 1 {
+            return Err(KvDecodeError::TooLarge {
+                what: "full exchange chunk index",
+                len: index as usize,
+                limit: total as usize,
+            });
+        }
+        self.learn_capable(from);
+        let stale = self.config.tcp_timeout * 4;
+        let track = match &self.ext.rx {
+            Some(rx) if rx.id == id => true,
+            Some(rx) if now.saturating_duration_since(rx.started) < stale => false,
+            _ => {
+                let mut rows = HashMap::new();
+                let max = self.config.kv.max_writers;
+                codec::read_rows(&mut r.clone(), max, |row| {
+                    rows.insert(
+                        (Box::from(row.name), row.epoch),
+                        (row.watermark, row.purged),
+                    );
+                })?;
+                self.ext.rx = Some(SyncRx {
+                    id,
+                    from: Box::from(from),
+                    started: now,
+                    total,
+                    got: HashSet::new(),
+                    keys: HashSet::new(),
+                    rows,
+                    refused: false,
+                });
+                true
+            }
+        };
+        codec::read_rows(&mut r, self.config.kv.max_writers, |_| {})?;
+        self.on_groups(now, &mut r, false, track)?;
+        if track && let Some(rx) = &mut self.ext.rx {
+            rx.got.insert(index);
+            if rx.got.len() as u32 >= rx.total {
+                self.complete_sync(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole full state arrived: drop what it shows superseded, adopt its watermarks and
+    /// forgotten-tombstone floors.
+    fn complete_sync(&mut self, now: Instant) {
+        let Some(rx) = self.ext.rx.take() else {
+            return;
+        };
+        let Some(mut store) = self.ext.store.take() else {
+            return;
+        };
+        let h = &self.ext.hasher;
+        let gone: Vec<Box<str>> = store
+            .entries
+            .iter()
+            .filter(|(k, s)| {
+                let w = &store.writers[s.writer as usize];
+                !rx.keys.contains(&h.hash_one(&***k))
+                    && rx
+                        .rows
+                        .get(&(w.name.clone(), w.epoch))
+                        .is_some_and(|&(wm, _)| s.version <= wm)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut changes = Vec::with_capacity(gone.len());
+        for k in gone {
+            if let Some(slot) = store.remove(&k)
+                && slot.value.is_some()
+            {
+                changes.push(KvChange {
+                    key: k,
+                    value: None,
+                    old_version: Some(slot.version),
+                    version: 0,
+                    writer: Box::from(""),
+                });
+            }
+        }
+        if !rx.refused {
+            for ((name, epoch), (wm, purged)) in &rx.rows {
+                if let Some(id) = store.writer_id(name, *epoch, true) {
+                    let w = &mut store.writers[id as usize];
+                    w.watermark = w.watermark.max(*wm);
+                    w.purged = w.purged.max(*purged);
+                }
+            }
+        }
+        let _ = (now, &rx.from);
+        self.ext.store = Some(store);
+        for c in changes {
+            self.notify(c);
+        }
+    }
+
+    /// Applies the writer groups left in `r`. `gossip`: pass fresh writes on; `track`: note
+    /// the keys for the full exchange being received.
+    fn on_groups(&mut self, now: Instant, r: &mut Reader<'_>, gossip: bool, track: bool) -> R<()> {
+        let Some(mut store) = self.ext.store.take() else {
+            return Ok(());
+        };
+        let mut changes = Vec::new();
+        let res = self.apply_groups(now, r, &mut store, track, &mut changes);
+        for (writer, c) in changes {
+            if gossip
+                && self.config.kv.gossip_writes
+                && let Some(b) = encode_write(
+                    &store,
+                    writer,
+                    &c.key,
+                    c.version,
+                    c.value.as_deref(),
+                    self.config.udp_buffer_size,
+                )
+            {
+                self.user_queue.push(Some(&c.key), b, false);
+            }
+            self.notify(c);
+        }
+        self.ext.store = Some(store);
+        res
+    }
+
+    fn apply_groups(
+        &mut self,
+        now: Instant,
+        r: &mut Reader<'_>,
+        store: &mut Store,
+        track: bool,
+        changes: &mut Vec<(WriterId, KvChange)>,
+    ) -> R<()> {
+        let limits = EntryLimits {
+            max_key: self.config.kv.max_key,
+            max_value: self.config.kv.max_value,
+        };
+        let max_keys = self.config.kv.max_keys;
+        while !r.is_empty() {
+            let head = codec::read_group_head(r)?;
+            let w = store.writer_id(head.name, head.epoch, true);
+            let mut complete = w.is_some();
+            for _ in 0..head.count {
+                let e = codec::read_entry(r, limits)?;
+                if track && let Some(rx) = &mut self.ext.rx {
+                    if rx.keys.len() < max_keys {
+                        rx.keys.insert(self.ext.hasher.hash_one(e.key));
+                    } else {
+                        rx.refused = true;
+                    }
+                }
+                let Some(w) = w else {
+                    self.ext.stats.refused += 1;
+                    continue;
+                };
+                match store.apply(e.key, e.version, w, e.value, now) {
+                    Ok(c) => {
+                        self.ext.stats.applied += 1;
+                        changes.push((w, c));
+                    }
+                    Err(Refused::Older) => {}
+                    Err(_) => {
+                        self.ext.stats.refused += 1;
+                        complete = false;
+                    }
+                }
+            }
+            match w {
+                Some(w) if complete && head.watermark > 0 => {
+                    let wr = &mut store.writers[w as usize];
+                    wr.watermark = wr.watermark.max(head.watermark);
+                }
+                _ if track => {
+                    if let Some(rx) = &mut self.ext.rx {
+                        rx.refused |= !complete;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    // ----- output -----
+
+    /// Sends one rumor message to `to`: as a datagram when it fits, else over a stream.
+    fn kv_send(&mut self, now: Instant, to: SocketAddr, msg: Vec<u8>) {
+        self.ext.stats.exchange_messages += 1;
+        self.ext.stats.exchange_bytes += msg.len() as u64;
+        if msg.len() + DATAGRAM_SLACK <= self.config.udp_buffer_size {
+            let mut v = Vec::with_capacity(msg.len() + 1);
+            v.push(MessageType::User as u8);
+            v.extend_from_slice(&msg);
+            self.outgoing.push_back(Outgoing::Message {
+                to,
+                msg: Bytes::from(v),
+                crc: false,
+            });
+        } else {
+            let _ = self.start_user_stream(now, to, &msg);
+        }
+    }
+
+    fn digest_message(&self, flags: u8) -> Vec<u8> {
+        let mut m = Vec::new();
+        codec::start(&mut m, Kind::Digest);
+        m.push(flags);
+        codec::put_bytes(&mut m, self.name.as_bytes());
+        self.put_rows(&mut m);
+        m
+    }
+
+    fn send_digest(&mut self, now: Instant, to: SocketAddr, flags: u8) {
+        let m = self.digest_message(flags);
+        self.kv_send(now, to, m);
+    }
+
+    /// Entries the peer lacks, grouped by writer, in version order; plus a watermark-only
+    /// group for each writer whose watermark is ahead of the peer's.
+    fn send_delta(&mut self, now: Instant, to: &str, view: &PeerView, rows: bool) {
+        let Some(addr) = self.member_addr(to) else {
+            return;
+        };
+        let Some(store) = self.ext.store.as_ref() else {
+            return;
+        };
+        let have = |w: WriterId| view.have.get(w as usize).copied().unwrap_or(0);
+        let mut picks: Vec<(WriterId, u64, &str)> = store
+            .entries
+            .iter()
+            .filter(|(_, s)| s.version > have(s.writer))
+            .map(|(k, s)| (s.writer, s.version, &**k))
+            .collect();
+        let ahead = store
+            .writers
+            .iter()
+            .enumerate()
+            .any(|(i, w)| w.watermark > have(i as WriterId));
+        if picks.is_empty() && !ahead && !rows {
+            return;
+        }
+        picks.sort_unstable();
+        let mut first = Vec::new();
+        codec::start(&mut first, Kind::Delta);
+        first.push(if rows { HAS_ROWS } else { 0 });
+        codec::put_bytes(&mut first, self.name.as_bytes());
+        let mut next = first.clone();
+        if let Some(f) = next.get_mut(MARKER.len() + 1) {
+            *f = 0;
+        }
+        if rows {
+            self.put_rows(&mut first);
+        }
+        let mut chunks = Chunks::new(first, next, self.config.kv.max_chunk);
+        let mut i = 0;
+        for (id, w) in store.writers.iter().enumerate() {
+            let id = id as WriterId;
+            let start = i;
+            while i < picks.len() && picks[i].0 == id {
+                i += 1;
+            }
+            if start == i && w.watermark <= have(id) {
+                continue;
+            }
+            chunks.open(id, &w.name, w.epoch);
+            for &(_, version, key) in &picks[start..i] {
+                let value = store.entries.get(key).and_then(|s| s.value.as_deref());
+                chunks.entry(&w.name, w.epoch, key, version, value);
+            }
+            chunks.close(if w.watermark > have(id) {
+                w.watermark
+            } else {
+                0
+            });
+        }
+        for m in chunks.finish() {
+            self.kv_send(now, addr, m);
+        }
+    }
+
+    /// Everything this node holds, in chunks that together let the receiver drop what they
+    /// show superseded.
+    fn send_full(&mut self, now: Instant, to: &str) {
+        let Some(addr) = self.member_addr(to) else {
+            return;
+        };
+        let id = self.rng.next_u64();
+        let Some(store) = self.ext.store.as_ref() else {
+            return;
+        };
+        let mut picks: Vec<(WriterId, u64, &str)> = store
+            .entries
+            .iter()
+            .map(|(k, s)| (s.writer, s.version, &**k))
+            .collect();
+        picks.sort_unstable();
+        let mut header = Vec::new();
+        codec::start(&mut header, Kind::Sync);
+        codec::put_bytes(&mut header, self.name.as_bytes());
+        header.extend_from_slice(&id.to_be_bytes());
+        let at = header.len();
+        header.extend_from_slice(&[0; 8]);
+        self.put_rows(&mut header);
+        let mut chunks = Chunks::new(header.clone(), header, self.config.kv.max_chunk);
+        let mut i = 0;
+        for (wid, w) in store.writers.iter().enumerate() {
+            let wid = wid as WriterId;
+            let start = i;
+            while i < picks.len() && picks[i].0 == wid {
+                i += 1;
+            }
+            chunks.open(wid, &w.name, w.epoch);
+            for &(_, version, key) in &picks[start..i] {
+                let value = store.entries.get(key).and_then(|s| s.value.as_deref());
+                chunks.entry(&w.name, w.epoch, key, version, value);
+            }
+            chunks.close(w.watermark);
+        }
+        let mut all = chunks.finish();
+        let total = all.len() as u32;
+        for (n, m) in all.iter_mut().enumerate() {
+            m[at..at + 4].copy_from_slice(&(n as u32).to_be_bytes());
+            m[at + 4..at + 8].copy_from_slice(&total.to_be_bytes());
+        }
+        self.ext.stats.full_syncs += 1;
+        for m in all {
+            self.kv_send(now, addr, m);
+        }
+    }
+
+    // ----- timers -----
+
+    pub(crate) fn kv_deadline(&self) -> Option<Instant> {
+        (self.ext_on() && !self.config.kv.exchange_interval.is_zero())
+            .then_some(self.ext.next_exchange)
+    }
+
+    /// One exchange round: forget old tombstones and stalled full exchanges, then exchange
+    /// with one random rumor peer in the configured mode.
+    pub(crate) fn kv_timers(&mut self, now: Instant) {
+        let interval = self.config.kv.exchange_interval;
+        if !self.ext_on() || interval.is_zero() || now < self.ext.next_exchange {
+            return;
+        }
+        self.ext.next_exchange = advance(self.ext.next_exchange, interval, now);
+        self.ext.rounds += 1;
+        if self.ext.rounds.is_multiple_of(16) {
+            self.forget_gone_capable();
+        }
+        if let Some(rx) = &self.ext.rx
+            && now.saturating_duration_since(rx.started) > self.config.tcp_timeout * 4
+        {
+            self.ext.rx = None;
+        }
+        let ttl = self.config.kv.tombstone_ttl;
+        if let Some(store) = self.ext.store.as_mut() {
+            store.expire_tombstones(now, ttl);
+        }
+        if !self.config.kv.enabled || self.leaving {
+            return;
+        }
+        let Some(peer) = self.pick_rumor_peer() else {
+            return;
+        };
+        match self.config.kv.mode {
+            ExchangeMode::Push => {
+                let name = self.members.get(peer).name.clone();
+                self.send_full(now, &name);
+            }
+            ExchangeMode::Pull | ExchangeMode::PushPull => {
+                let flags = if self.config.kv.mode == ExchangeMode::PushPull {
+                    WANT_ROWS
+                } else {
+                    0
+                };
+                if let Some(addr) = self.members.get(peer).socket_addr() {
+                    self.send_digest(now, addr, flags);
+                }
+            }
+        }
+    }
+
+    /// A random alive member other than this node that runs rumor: a few random tries, then
+    /// a scan from a random place.
+    fn pick_rumor_peer(&mut self) -> Option<usize> {
+        let n = self.members.len();
+        if n < 2 {
+            return None;
+        }
+        let ok = |m: &Self, i: usize| {
+            let node = m.members.get(i);
+            *node.name != *m.name
+                && !node.dead_or_left()
+                && node.socket_addr().is_some_and(|a| m.is_capable(a))
+        };
+        for _ in 0..8 {
+            let i = (self.rng.next_u64() % n as u64) as usize;
+            if ok(self, i) {
+                return Some(i);
+            }
+        }
+        let start = (self.rng.next_u64() % n as u64) as usize;
+        (0..n).map(|k| (start + k) % n).find(|&i| ok(self, i))
+    }
+
+    /// Forgets capable addresses that no live member has any more.
+    fn forget_gone_capable(&mut self) {
+        if self.ext.capable.is_empty() {
+            return;
+        }
+        let live: HashSet<SocketAddr> = self
+            .members
+            .iter()
+            .filter(|n| !n.dead_or_left())
+            .filter_map(|n| n.socket_addr())
+            .collect();
+        self.ext.capable.retain(|a| live.contains(a));
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that is the same on every node (the map's fingerprint).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn put(&mut self, bytes: &[u8]) {
+        // Length first, so that field boundaries count.
+        for &b in (bytes.len() as u32).to_be_bytes().iter().chain(bytes) {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// One write as a gossip message (a queued user message), if it fits a datagram.
+fn encode_write(
+    store: &Store,
+    writer: WriterId,
+    key: &str,
+    version: u64,
+    value: Option<&[u8]>,
+    udp_buffer_size: usize,
+) -> Option<Bytes> {
+    let w = store.writers.get(writer as usize)?;
+    let len = 1
+        + MARKER.len()
+        + 1
+        + codec::group_head_len(&w.name)
+        + codec::entry_len(key, version, value);
+    if len + DATAGRAM_SLACK > udp_buffer_size {
+        return None;
+    }
+    let mut v = Vec::with_capacity(len);
+    v.push(MessageType::User as u8);
+    codec::start(&mut v, Kind::Writes);
+    let at = codec::put_group_head(&mut v, &w.name, w.epoch);
+    codec::put_entry(&mut v, key, version, value);
+    codec::patch_group_head(&mut v, at, 0, 1);
+    Some(Bytes::from(v))
+}

@@ -1,0 +1,231 @@
+//! rumor's extensions above membership: a replicated key-value map kept identical on every
+//! node, and application broadcasts relayed epidemically. Both travel as memberlist user
+//! messages and push/pull user state, marked so that rumor never mistakes them for
+//! application data ([`codec`]); both are off unless configured, so a Go application in a
+//! mixed cluster sees nothing it did not ask for.
+//!
+//! # The map
+//!
+//! Each entry is `(key, value or tombstone, version, writer)`. A write's version is one more
+//! than the highest version its node has seen (a Lamport clock), and the newest write wins
+//! under one total order, version then writer name then writer epoch, so every node ends
+//! with the same value. Writes spread two ways:
+//!
+//! - **Gossip**: a fresh write is piggybacked like memberlist's own messages, and each node
+//!   that applies it passes it on once, so it reaches everyone in O(log n) gossip rounds.
+//! - **Anti-entropy**: every `exchange_interval` each node exchanges with one random rumor
+//!   peer, in one of three modes ([`ExchangeMode`]): push (send everything), pull (send a
+//!   digest, get back what is missing) or push/pull (both ways, three messages). Digests are
+//!   Scuttlebutt's: one row per writer (its watermark), not one per key. Deltas and full
+//!   states cross in chunks of at most `max_chunk` bytes, over streams when they do not fit
+//!   in a datagram.
+//!
+//! A tombstone is forgotten `tombstone_ttl` after it arrived. A peer whose digest shows it
+//! missed writes of a writer whose tombstones were forgotten gets a full exchange instead of
+//! a delta, after which it drops whatever the full state shows superseded.
+//!
+//! # Relayed broadcasts
+//!
+//! memberlist sends a user broadcast only from its sender, `retransmit_mult · log10(n)` times.
+//! With `relay_broadcasts`, rumor wraps it in an envelope with a random id; a rumor node that
+//! receives it delivers it, and the first time it sees that id queues it again itself, so it
+//! spreads like membership news. Peers not known to run rumor get the plain user message.
+
+pub(crate) mod codec;
+pub(crate) mod exchange;
+pub(crate) mod store;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use hashbrown::{HashMap, HashSet};
+
+pub use codec::KvDecodeError;
+
+use crate::time::Instant;
+
+/// How the periodic anti-entropy exchange runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeMode {
+    /// The node sends its whole map to a random peer (one message, chunked).
+    Push,
+    /// The node sends its digest; the peer answers with what the node lacks (two messages).
+    Pull,
+    /// The pull, and the node then sends what the peer lacks (three messages).
+    PushPull,
+}
+
+/// Configuration of the replicated map ([`crate::Config::kv`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvConfig {
+    /// Turns the map on. Off, the node sends no map message and ignores those it receives.
+    pub enabled: bool,
+    /// How the periodic exchange runs.
+    pub mode: ExchangeMode,
+    /// Time between two exchanges of this node (one random peer each); zero disables them,
+    /// leaving gossip and push/pull.
+    pub exchange_interval: Duration,
+    /// Gossip fresh writes (piggybacked, relayed once by every node that applies them).
+    /// Without it, writes spread by the exchanges alone.
+    pub gossip_writes: bool,
+    /// How long a tombstone is kept after it arrives.
+    pub tombstone_ttl: Duration,
+    /// Most bytes of a key.
+    pub max_key: usize,
+    /// Most bytes of a value.
+    pub max_value: usize,
+    /// Most keys held (tombstones included); writes of new keys beyond it are refused.
+    pub max_keys: usize,
+    /// Most writers (node incarnations that wrote) remembered.
+    pub max_writers: usize,
+    /// Most bytes of one delta or full-state chunk.
+    pub max_chunk: usize,
+}
+
+impl Default for KvConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            mode: ExchangeMode::PushPull,
+            exchange_interval: Duration::from_secs(1),
+            gossip_writes: true,
+            tombstone_ttl: Duration::from_secs(3600),
+            max_key: 256,
+            max_value: 16 << 10,
+            max_keys: 1 << 20,
+            max_writers: 1 << 16,
+            max_chunk: 64 << 10,
+        }
+    }
+}
+
+impl KvConfig {
+    /// The map on, with the default settings.
+    pub fn enabled() -> Self {
+        Self {
+            enabled: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// A key's current value, as [`crate::Memberlist::kv_get`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvEntry {
+    /// The value (`None` after a delete, until the tombstone expires).
+    pub value: Option<Box<[u8]>>,
+    /// The version of the write that set it.
+    pub version: u64,
+    /// The node that wrote it.
+    pub writer: Box<str>,
+}
+
+/// A key changed on this node ([`crate::Event::KeyChanged`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvChange {
+    /// The key.
+    pub key: Box<str>,
+    /// The new value; `None` if the key was deleted.
+    pub value: Option<Box<[u8]>>,
+    /// The version this node held before, if any.
+    pub old_version: Option<u64>,
+    /// The new version: 0 when a full exchange showed the key deleted by a tombstone that
+    /// was already forgotten.
+    pub version: u64,
+    /// The node that wrote the new value (empty in that case).
+    pub writer: Box<str>,
+}
+
+/// Why a map command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KvError {
+    /// The map is not enabled in the configuration.
+    Disabled,
+    /// The key is longer than `max_key`.
+    KeyTooLong(usize),
+    /// The value is longer than `max_value`.
+    ValueTooLarge(usize),
+    /// The map holds `max_keys` keys.
+    Full,
+}
+
+impl fmt::Display for KvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disabled => f.write_str("the replicated map is not enabled"),
+            Self::KeyTooLong(n) => write!(f, "key of {n} bytes is too long"),
+            Self::ValueTooLarge(n) => write!(f, "value of {n} bytes is too large"),
+            Self::Full => f.write_str("the replicated map is full"),
+        }
+    }
+}
+
+impl core::error::Error for KvError {}
+
+/// Counters of the extensions' traffic, for measurements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KvStats {
+    /// Exchange messages sent (digests, deltas, full-state chunks), datagrams and streams.
+    pub exchange_messages: u64,
+    /// Their bytes (payloads, before framing).
+    pub exchange_bytes: u64,
+    /// Times a write was piggybacked to a peer.
+    pub gossip_sends: u64,
+    /// Full exchanges sent.
+    pub full_syncs: u64,
+    /// Writes applied (local and remote).
+    pub applied: u64,
+    /// Remote writes refused for lack of room (`max_keys`, `max_writers`).
+    pub refused: u64,
+    /// Malformed rumor messages received.
+    pub malformed: u64,
+    /// Broadcasts relayed.
+    pub relayed: u64,
+    /// Members currently known to run rumor with the extensions on.
+    pub rumor_peers: u64,
+}
+
+/// True if a push/pull user state starts with rumor's section.
+pub(crate) fn is_state_section(state: &[u8]) -> bool {
+    matches!(codec::classify(state), Some(Ok((codec::Kind::State, _))))
+}
+
+/// A full exchange being received: which keys the sender holds, and its rows.
+#[derive(Debug)]
+pub(crate) struct SyncRx {
+    pub(crate) id: u64,
+    pub(crate) from: Box<str>,
+    pub(crate) started: Instant,
+    pub(crate) total: u32,
+    pub(crate) got: HashSet<u32>,
+    /// Hashes of the keys in the sender's state.
+    pub(crate) keys: HashSet<u64>,
+    /// The sender's (name, epoch) -> (watermark, purged).
+    pub(crate) rows: HashMap<(Box<str>, u32), (u64, u64)>,
+    /// Some entries were refused (no room): the sender's watermarks cannot be adopted.
+    pub(crate) refused: bool,
+}
+
+/// The extensions' state inside a [`crate::Memberlist`].
+#[derive(Debug)]
+pub(crate) struct Ext {
+    pub(crate) store: Option<store::Store>,
+    /// Addresses of members known to run rumor with the extensions on.
+    pub(crate) capable: HashSet<SocketAddr>,
+    /// Key prefixes the application subscribed to.
+    pub(crate) subs: Vec<Box<str>>,
+    /// Relay ids seen, oldest first, bounded by `relay_memory`.
+    pub(crate) seen: HashSet<u64>,
+    pub(crate) seen_order: VecDeque<u64>,
+    pub(crate) rx: Option<SyncRx>,
+    pub(crate) next_exchange: Instant,
+    pub(crate) rounds: u64,
+    pub(crate) stats: KvStats,
+    /// Hashes keys for [`SyncRx::keys`].
+    pub(crate) hasher: hashbrown::DefaultHashBuilder,
+}
