@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rumor_core::{Config, Event, Member};
+use rumor_core::{Config, Event, KvEntry, Member};
 
 use crate::sim::{LinkModel, NodeId, Sim};
 
@@ -46,6 +46,16 @@ pub trait Backend {
     fn set_meta(&mut self, node: NodeId, meta: &[u8]);
     /// Sets the application state a node offers in push/pull.
     fn set_local_state(&mut self, node: NodeId, state: &[u8]);
+    /// Sets a key of the replicated map on `node` (its config must enable the map).
+    fn kv_set(&mut self, node: NodeId, key: &str, value: &[u8]);
+    /// Deletes a key of the replicated map on `node`.
+    fn kv_delete(&mut self, node: NodeId, key: &str);
+    /// `node`'s entry for `key`.
+    fn kv_get(&self, node: NodeId, key: &str) -> Option<KvEntry>;
+    /// `node`'s map fingerprint (equal on nodes holding the same map).
+    fn kv_fingerprint(&self, node: NodeId) -> u64;
+    /// Subscribes `node` to key changes under `prefix`.
+    fn kv_subscribe(&mut self, node: NodeId, prefix: &str);
     /// Splits the network into groups that cannot reach each other.
     fn partition(&mut self, groups: &[&[NodeId]]);
     /// Removes every partition.
@@ -145,6 +155,28 @@ impl Backend for SimBackend {
     }
     fn set_local_state(&mut self, node: NodeId, state: &[u8]) {
         self.sim.with(node, |c, _| c.set_local_state(state));
+    }
+    fn kv_set(&mut self, node: NodeId, key: &str, value: &[u8]) {
+        self.sim.with(node, |c, now| {
+            let _ = c.kv_set(now, key, value);
+        });
+    }
+    fn kv_delete(&mut self, node: NodeId, key: &str) {
+        self.sim.with(node, |c, now| {
+            let _ = c.kv_delete(now, key);
+        });
+    }
+    fn kv_get(&self, node: NodeId, key: &str) -> Option<KvEntry> {
+        self.sim.nodes[node].core.as_ref()?.kv_get(key)
+    }
+    fn kv_fingerprint(&self, node: NodeId) -> u64 {
+        self.sim.nodes[node]
+            .core
+            .as_ref()
+            .map_or(0, |c| c.kv_fingerprint())
+    }
+    fn kv_subscribe(&mut self, node: NodeId, prefix: &str) {
+        self.sim.with(node, |c, _| c.kv_subscribe(prefix));
     }
     fn partition(&mut self, groups: &[&[NodeId]]) {
         self.sim.partition(groups);

@@ -61,7 +61,8 @@ macro_rules! __scenarios {
             join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
             broadcast_is_transmit_limited, user_messages, meta_update_spreads,
             push_pull_delivers_local_state, partition_heals, lossy_network_no_false_deaths,
-            long_partition_heals }
+            long_partition_heals, kv_push_converges, kv_pull_converges, kv_push_pull_converges,
+            kv_gossip_and_subscriptions, relayed_broadcast_reaches_all }
     };
     // Every scenario a real network runs in reasonable wall time (all but the 30-minute loss
     // soak, which stays on the simulator), and the hostile clients that need real sockets.
@@ -70,7 +71,8 @@ macro_rules! __scenarios {
             join_5, join_100, crash_detected, graceful_leave, paused_node_refutes,
             broadcast_is_transmit_limited, user_messages, meta_update_spreads,
             push_pull_delivers_local_state, partition_heals, long_partition_heals,
-            hostile_clients }
+            hostile_clients, kv_push_converges, kv_pull_converges, kv_push_pull_converges,
+            kv_gossip_and_subscriptions, relayed_broadcast_reaches_all }
     };
 }
 

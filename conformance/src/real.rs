@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rumor_core::runtime::{Faults, NodeOptions};
-use rumor_core::{Config, Event, Member};
+use rumor_core::{Config, Event, KvEntry, Member};
 
 use crate::backend::Backend;
 use crate::lock;
@@ -73,6 +73,16 @@ pub trait RealNode {
     fn set_local_state(&self, state: &[u8]);
     /// The node's view of the cluster (empty once killed).
     fn members(&self) -> Vec<Member>;
+    /// Sets a key of the replicated map.
+    fn kv_set(&self, key: &str, value: &[u8]);
+    /// Deletes a key of the replicated map.
+    fn kv_delete(&self, key: &str);
+    /// The entry of `key` (`None` once killed).
+    fn kv_get(&self, key: &str) -> Option<KvEntry>;
+    /// The map's fingerprint (0 once killed).
+    fn kv_fingerprint(&self) -> u64;
+    /// Subscribes to key changes under `prefix`.
+    fn kv_subscribe(&self, prefix: &str);
 }
 
 /// A runtime adapter under test.
@@ -272,6 +282,21 @@ impl<R: Runtime> Backend for RealBackend<R> {
     }
     fn set_local_state(&mut self, node: NodeId, state: &[u8]) {
         self.nodes[node].node.set_local_state(state);
+    }
+    fn kv_set(&mut self, node: NodeId, key: &str, value: &[u8]) {
+        self.nodes[node].node.kv_set(key, value);
+    }
+    fn kv_delete(&mut self, node: NodeId, key: &str) {
+        self.nodes[node].node.kv_delete(key);
+    }
+    fn kv_get(&self, node: NodeId, key: &str) -> Option<KvEntry> {
+        self.nodes[node].node.kv_get(key)
+    }
+    fn kv_fingerprint(&self, node: NodeId) -> u64 {
+        self.nodes[node].node.kv_fingerprint()
+    }
+    fn kv_subscribe(&mut self, node: NodeId, prefix: &str) {
+        self.nodes[node].node.kv_subscribe(prefix);
     }
     fn partition(&mut self, groups: &[&[NodeId]]) {
         let mut s = lock(&self.net.state);

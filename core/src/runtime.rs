@@ -226,6 +226,8 @@ pub enum NodeError {
     Closed,
     /// The core refused the command.
     Command(CommandError),
+    /// The replicated map refused the command.
+    Kv(crate::kv::KvError),
 }
 
 impl fmt::Display for NodeError {
@@ -233,11 +235,18 @@ impl fmt::Display for NodeError {
         match self {
             Self::Closed => f.write_str("the node has shut down"),
             Self::Command(e) => write!(f, "{e}"),
+            Self::Kv(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for NodeError {}
+
+impl From<crate::kv::KvError> for NodeError {
+    fn from(e: crate::kv::KvError) -> Self {
+        Self::Kv(e)
+    }
+}
 
 impl From<CommandError> for NodeError {
     fn from(e: CommandError) -> Self {

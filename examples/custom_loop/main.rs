@@ -32,6 +32,9 @@ names a seed. Commands on standard input, one per line:
   rsend NAME TEXT          the same over a stream
   meta TEXT                change this node's metadata
   state TEXT               set the state offered in push/pull
+  set KEY VALUE            write a key of the replicated map (on by default here)
+  get KEY                  read a key
+  del KEY                  delete a key
   leave                    leave gracefully and exit";
 
 /// How long one turn of the loop may wait before it looks at standard input again.
@@ -66,7 +69,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
 
-    let mut node = match LoopNode::new(Config::lan(), NodeOptions::new(name, bind)) {
+    let config = Config {
+        kv: rumor::KvConfig::enabled(),
+        ..Config::lan()
+    };
+    let mut node = match LoopNode::new(config, NodeOptions::new(name, bind)) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("cannot start on {bind}: {e}");
@@ -137,6 +144,31 @@ fn command(node: &mut LoopNode, line: &str) {
             node.set_local_state(rest.as_bytes());
             Ok(())
         }
+        "set" => {
+            let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (core, now) = node.core_mut();
+            core.kv_set(now, key, value.as_bytes())
+                .map(|v| println!("set {key} at version {v}"))
+                .map_err(|e| e.to_string())
+        }
+        "get" => {
+            match node.core_mut().0.kv_get(rest) {
+                Some(e) => println!(
+                    "{rest} = {:?} (version {}, by {})",
+                    e.value.as_deref().map(String::from_utf8_lossy),
+                    e.version,
+                    e.writer
+                ),
+                None => println!("{rest} is not set"),
+            }
+            Ok(())
+        }
+        "del" => {
+            let (core, now) = node.core_mut();
+            core.kv_delete(now, rest)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
         "leave" => {
             node.leave(Duration::from_secs(5));
             Ok(())
@@ -168,6 +200,13 @@ fn print_event(e: &Event) {
             contacted, failed, ..
         } => println!("join finished: {contacted} seed(s) answered, {failed} did not"),
         Event::LeaveFinished => println!("left the cluster"),
+        Event::KeyChanged(c) => println!(
+            "key      {} = {:?} (version {}, by {})",
+            c.key,
+            c.value.as_deref().map(String::from_utf8_lossy),
+            c.version,
+            c.writer
+        ),
         other => println!("{other:?}"),
     }
 }

@@ -412,6 +412,12 @@ impl LoopNode {
         self.core.set_local_state(state);
     }
 
+    /// The state machine and the current time, for what the methods above do not cover
+    /// (the replicated map, key ring changes, ...). Outputs are drained on the next `step`.
+    pub(crate) fn core_mut(&mut self) -> (&mut Memberlist, Instant) {
+        (&mut self.core, self.clock.now())
+    }
+
     /// A snapshot of the member table.
     pub(crate) fn members(&self) -> Vec<Member> {
         self.core.members().collect()

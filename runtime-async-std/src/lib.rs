@@ -38,7 +38,7 @@ use futures_lite::future::{self, Boxed, race};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use rumor_core::runtime::{self, Clock, Faults, JoinResult, NodeError, NodeOptions, Waiters};
 use rumor_core::{
-    Config, Event, Instant, Member, Memberlist, StreamCommand, StreamId, StreamInput,
+    Config, Event, Instant, KvEntry, Member, Memberlist, StreamCommand, StreamId, StreamInput,
 };
 
 pub use rumor_core::runtime::{JoinResult as Joined, NodeError as Error};
@@ -183,6 +183,35 @@ impl Handle {
     /// Changes the node's metadata and gossips it.
     pub async fn set_meta(&self, meta: Vec<u8>) -> Result<(), NodeError> {
         Ok(self.call(move |n| n.core.set_meta(n.now, &meta)).await??)
+    }
+
+    /// Sets `key` to `value` in the replicated map ([`Config::kv`](rumor_core::Config::kv)
+    /// must enable it); returns the write's version.
+    pub async fn kv_set(&self, key: String, value: Vec<u8>) -> Result<u64, NodeError> {
+        Ok(self
+            .call(move |n| n.core.kv_set(n.now, &key, &value))
+            .await??)
+    }
+
+    /// Deletes `key` from the replicated map; returns the delete's version.
+    pub async fn kv_delete(&self, key: String) -> Result<u64, NodeError> {
+        Ok(self.call(move |n| n.core.kv_delete(n.now, &key)).await??)
+    }
+
+    /// The current entry of `key` in the replicated map.
+    pub async fn kv_get(&self, key: String) -> Result<Option<KvEntry>, NodeError> {
+        self.call(move |n| n.core.kv_get(&key)).await
+    }
+
+    /// Delivers [`Event::KeyChanged`](rumor_core::Event::KeyChanged) for keys starting with
+    /// `prefix` (the empty prefix: every key) on this node's event stream.
+    pub async fn kv_subscribe(&self, prefix: String) -> Result<(), NodeError> {
+        self.call(move |n| n.core.kv_subscribe(&prefix)).await
+    }
+
+    /// Stops the events of an earlier `kv_subscribe`; false if there was none.
+    pub async fn kv_unsubscribe(&self, prefix: String) -> Result<bool, NodeError> {
+        self.call(move |n| n.core.kv_unsubscribe(&prefix)).await
     }
 
     /// Sets the application state this node offers in push/pull exchanges.

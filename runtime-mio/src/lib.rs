@@ -42,7 +42,7 @@ use std::time::Duration;
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Poll, Registry, Token, Waker};
 use rumor_core::runtime::{self, Clock, Faults, NodeOptions, Waiters};
-use rumor_core::{Config, Event, Instant, Member, Memberlist, StreamCommand, StreamId};
+use rumor_core::{Config, Event, Instant, KvEntry, Member, Memberlist, StreamCommand, StreamId};
 use rumor_core::{StreamInput, runtime::JoinResult, runtime::NodeError};
 
 pub use rumor_core::runtime::{JoinResult as Joined, NodeError as Error};
@@ -129,6 +129,33 @@ impl Handle {
     /// Changes the node's metadata and gossips it.
     pub fn set_meta(&self, meta: Vec<u8>) -> Result<(), NodeError> {
         Ok(self.call(move |n| n.core.set_meta(n.now, &meta))??)
+    }
+
+    /// Sets `key` to `value` in the replicated map ([`Config::kv`](rumor_core::Config::kv)
+    /// must enable it); returns the write's version.
+    pub fn kv_set(&self, key: String, value: Vec<u8>) -> Result<u64, NodeError> {
+        Ok(self.call(move |n| n.core.kv_set(n.now, &key, &value))??)
+    }
+
+    /// Deletes `key` from the replicated map; returns the delete's version.
+    pub fn kv_delete(&self, key: String) -> Result<u64, NodeError> {
+        Ok(self.call(move |n| n.core.kv_delete(n.now, &key))??)
+    }
+
+    /// The current entry of `key` in the replicated map.
+    pub fn kv_get(&self, key: String) -> Result<Option<KvEntry>, NodeError> {
+        self.call(move |n| n.core.kv_get(&key))
+    }
+
+    /// Delivers [`Event::KeyChanged`](rumor_core::Event::KeyChanged) for keys starting with
+    /// `prefix` (the empty prefix: every key) on this node's event stream.
+    pub fn kv_subscribe(&self, prefix: String) -> Result<(), NodeError> {
+        self.call(move |n| n.core.kv_subscribe(&prefix))
+    }
+
+    /// Stops the events of an earlier `kv_subscribe`; false if there was none.
+    pub fn kv_unsubscribe(&self, prefix: String) -> Result<bool, NodeError> {
+        self.call(move |n| n.core.kv_unsubscribe(&prefix))
     }
 
     /// Sets the application state this node offers in push/pull exchanges.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_lite::future::{Boxed, block_on};
 use rumor_async_std::Handle;
 use rumor_core::runtime::NodeOptions;
-use rumor_core::{Config, Member};
+use rumor_core::{Config, KvEntry, Member};
 
 use crate::real::{EventSink, RealNode, Runtime};
 
@@ -65,6 +65,21 @@ impl RealNode for Node {
     }
     fn members(&self) -> Vec<Member> {
         block_on(self.handle.members()).unwrap_or_default()
+    }
+    fn kv_set(&self, key: &str, value: &[u8]) {
+        let _ = block_on(self.handle.kv_set(key.into(), value.to_vec()));
+    }
+    fn kv_delete(&self, key: &str) {
+        let _ = block_on(self.handle.kv_delete(key.into()));
+    }
+    fn kv_get(&self, key: &str) -> Option<KvEntry> {
+        block_on(self.handle.kv_get(key.into())).ok().flatten()
+    }
+    fn kv_fingerprint(&self) -> u64 {
+        block_on(self.handle.with_core(|c, _| c.kv_fingerprint())).unwrap_or(0)
+    }
+    fn kv_subscribe(&self, prefix: &str) {
+        let _ = block_on(self.handle.kv_subscribe(prefix.into()));
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use node::LoopNode;
 use rumor_core::runtime::NodeOptions;
-use rumor_core::{Config, Member};
+use rumor_core::{Config, KvEntry, Member};
 
 use crate::real::{EventSink, RealNode, Runtime};
 
@@ -136,6 +136,31 @@ impl RealNode for Node {
     }
     fn members(&self) -> Vec<Member> {
         self.call(|n| n.members()).unwrap_or_default()
+    }
+    fn kv_set(&self, key: &str, value: &[u8]) {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.call(move |n| {
+            let (c, now) = n.core_mut();
+            let _ = c.kv_set(now, &key, &value);
+        });
+    }
+    fn kv_delete(&self, key: &str) {
+        let key = key.to_owned();
+        self.call(move |n| {
+            let (c, now) = n.core_mut();
+            let _ = c.kv_delete(now, &key);
+        });
+    }
+    fn kv_get(&self, key: &str) -> Option<KvEntry> {
+        let key = key.to_owned();
+        self.call(move |n| n.core_mut().0.kv_get(&key)).flatten()
+    }
+    fn kv_fingerprint(&self) -> u64 {
+        self.call(|n| n.core_mut().0.kv_fingerprint()).unwrap_or(0)
+    }
+    fn kv_subscribe(&self, prefix: &str) {
+        let prefix = prefix.to_owned();
+        self.call(move |n| n.core_mut().0.kv_subscribe(&prefix));
     }
 }
 

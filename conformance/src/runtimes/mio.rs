@@ -8,7 +8,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use rumor_core::runtime::NodeOptions;
-use rumor_core::{Config, Member};
+use rumor_core::{Config, KvEntry, Member};
 
 use crate::real::{EventSink, RealNode, Runtime};
 
@@ -94,5 +94,22 @@ impl RealNode for Node {
     }
     fn members(&self) -> Vec<Member> {
         self.handle.members().unwrap_or_default()
+    }
+    fn kv_set(&self, key: &str, value: &[u8]) {
+        let _ = self.handle.kv_set(key.into(), value.to_vec());
+    }
+    fn kv_delete(&self, key: &str) {
+        let _ = self.handle.kv_delete(key.into());
+    }
+    fn kv_get(&self, key: &str) -> Option<KvEntry> {
+        self.handle.kv_get(key.into()).ok().flatten()
+    }
+    fn kv_fingerprint(&self) -> u64 {
+        self.handle
+            .with_core(|c, _| c.kv_fingerprint())
+            .unwrap_or(0)
+    }
+    fn kv_subscribe(&self, prefix: &str) {
+        let _ = self.handle.kv_subscribe(prefix.into());
     }
 }

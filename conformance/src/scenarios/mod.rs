@@ -10,6 +10,9 @@ use rumor_core::{Config, Event, LeaveReason, MemberState};
 use crate::backend::Backend;
 use crate::sim::NodeId;
 
+mod kv;
+pub use kv::*;
+
 /// What a scenario measured.
 pub type Outcome = Result<String, String>;
 
@@ -71,6 +74,15 @@ pub fn state_of(b: &dyn Backend, node: NodeId, name: &str) -> Option<MemberState
 /// Starts `n` nodes and joins each through node 0; waits until every node sees all `n`.
 pub fn form_cluster(b: &mut dyn Backend, n: usize) -> Result<(Vec<NodeId>, Duration), String> {
     let config = b.base_config();
+    form_cluster_with(b, n, &config)
+}
+
+/// [`form_cluster`] with nodes running `config`.
+pub fn form_cluster_with(
+    b: &mut dyn Backend,
+    n: usize,
+    config: &Config,
+) -> Result<(Vec<NodeId>, Duration), String> {
     let ids: Vec<NodeId> = (0..n)
         .map(|i| {
             b.spawn(
