@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rumor::runtime::{JoinResult, NodeError, NodeOptions};
-use rumor::{Config, Event, Member};
+use rumor::{Config, Event, KvEntry, Member};
 
 /// Where a node's events go.
 pub(crate) type Sink = Box<dyn FnMut(Event) + Send>;
@@ -21,6 +21,10 @@ pub(crate) trait AgentNode {
     fn set_meta(&self, meta: Vec<u8>) -> Result<(), NodeError>;
     fn set_local_state(&self, state: Vec<u8>) -> Result<(), NodeError>;
     fn members(&self) -> Result<Vec<Member>, NodeError>;
+    fn kv_set(&self, key: String, value: Vec<u8>) -> Result<u64, NodeError>;
+    fn kv_delete(&self, key: String) -> Result<u64, NodeError>;
+    fn kv_get(&self, key: String) -> Result<Option<KvEntry>, NodeError>;
+    fn kv_subscribe(&self, prefix: String) -> Result<(), NodeError>;
     fn shutdown(&self) -> Result<(), NodeError>;
 }
 
@@ -70,6 +74,18 @@ macro_rules! async_agent_node {
             }
             fn members(&self) -> Result<Vec<Member>, NodeError> {
                 self.block_on(self.handle.members())
+            }
+            fn kv_set(&self, key: String, value: Vec<u8>) -> Result<u64, NodeError> {
+                self.block_on(self.handle.kv_set(key, value))
+            }
+            fn kv_delete(&self, key: String) -> Result<u64, NodeError> {
+                self.block_on(self.handle.kv_delete(key))
+            }
+            fn kv_get(&self, key: String) -> Result<Option<KvEntry>, NodeError> {
+                self.block_on(self.handle.kv_get(key))
+            }
+            fn kv_subscribe(&self, prefix: String) -> Result<(), NodeError> {
+                self.block_on(self.handle.kv_subscribe(prefix))
             }
             fn shutdown(&self) -> Result<(), NodeError> {
                 self.block_on(self.handle.shutdown())
@@ -188,6 +204,18 @@ mod mio_node {
         }
         fn members(&self) -> Result<Vec<Member>, NodeError> {
             self.handle.members()
+        }
+        fn kv_set(&self, key: String, value: Vec<u8>) -> Result<u64, NodeError> {
+            self.handle.kv_set(key, value)
+        }
+        fn kv_delete(&self, key: String) -> Result<u64, NodeError> {
+            self.handle.kv_delete(key)
+        }
+        fn kv_get(&self, key: String) -> Result<Option<KvEntry>, NodeError> {
+            self.handle.kv_get(key)
+        }
+        fn kv_subscribe(&self, prefix: String) -> Result<(), NodeError> {
+            self.handle.kv_subscribe(prefix)
         }
         fn shutdown(&self) -> Result<(), NodeError> {
             self.handle.shutdown()

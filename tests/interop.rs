@@ -47,4 +47,5 @@ interop_tests!(
     labels_rumor_only,
     paused_node_refutes,
     mixed_ten_stable,
+    kv_and_relay_beside_go,
 );

@@ -9,11 +9,15 @@
 //!   node has the update, beside fanout-3 push gossip theory (log4 N + a few rounds).
 //! - detection: 100 nodes, one crashes; first suspicion, first death, dead everywhere.
 //! - speed: simulated node-seconds per wall-clock second of a steady cluster.
+//! - kv: the replicated map's exchanges alone (no gossip of writes), in each mode, at 0% and
+//!   10% loss: rounds (exchange intervals) and messages until every node holds a new write,
+//!   beside rumor-spreading theory; then gossip and exchanges together; then the bytes of a
+//!   digest at 10,000 keys.
 
 use std::time::{Duration, Instant as Wall};
 
 use rumor_conformance::sim::{LinkModel, Sim};
-use rumor_core::{Config, Event, LeaveReason, MemberState, Memberlist};
+use rumor_core::{Config, Event, ExchangeMode, KvConfig, LeaveReason, MemberState, Memberlist};
 
 fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
     let mut sim = Sim::new(seed, LinkModel::default());
@@ -225,6 +229,155 @@ fn speed(n: usize) {
     );
 }
 
+/// One new write's spread: rounds until every node holds it, and the map messages all nodes
+/// sent meanwhile (exchange messages and gossip transmissions).
+fn kv_spread(n: usize, seed: u64, mode: ExchangeMode, gossip: bool, loss: f64) -> (f64, u64, u64) {
+    let round = Duration::from_secs(1);
+    let config = Config {
+        enable_compression: false,
+        join_follow_ups: 0,
+        // memberlist's own push/pull would carry digests too: off, so the modes compare.
+        push_pull_interval: Duration::ZERO,
+        assume_rumor_peers: true,
+        kv: KvConfig {
+            mode,
+            gossip_writes: gossip,
+            exchange_interval: round,
+            ..KvConfig::enabled()
+        },
+        ..Config::lan()
+    };
+    let mut sim = Sim::new(seed, LinkModel::default());
+    sim.keep_events = |_| false;
+    for i in 0..n {
+        sim.add_node(config.clone(), &format!("node-{i}"), b"");
+    }
+    sim.bootstrap();
+    sim.link.loss = loss;
+    sim.run_for(round * 2);
+    let counted = |sim: &Sim| -> (u64, u64) {
+        (0..n).fold((0, 0), |(m, g), i| {
+            let s = sim.core(i).kv_stats();
+            (m + s.exchange_messages, g + s.gossip_sends)
+        })
+    };
+    let (m0, g0) = counted(&sim);
+    let origin = (seed as usize * 7919) % n;
+    sim.with(origin, |c, now| {
+        c.kv_set(now, "fresh", b"news").expect("write")
+    });
+    let start = sim.now();
+    let mut pending: Vec<usize> = (0..n)
+        .filter(|&i| sim.core(i).kv_get("fresh").is_none())
+        .collect();
+    while !pending.is_empty() {
+        sim.run_for(Duration::from_millis(20));
+        pending.retain(|&i| sim.core(i).kv_get("fresh").is_none());
+    }
+    let (m1, g1) = counted(&sim);
+    let t = sim.now().saturating_duration_since(start).as_secs_f64() / round.as_secs_f64();
+    (t, m1 - m0, g1 - g0)
+}
+
+fn kv(n: usize, seeds: u64) {
+    let ln = (n as f64).ln();
+    let lnln = ln.ln();
+    let theory = |mode| match mode {
+        ExchangeMode::Push => (n as f64).log2() + ln,
+        ExchangeMode::Pull => (n as f64).log2() + lnln,
+        ExchangeMode::PushPull => (n as f64).log(3.0) + lnln,
+    };
+    for loss in [0.0, 0.1] {
+        for (mode, gossip) in [
+            (ExchangeMode::Push, false),
+            (ExchangeMode::Pull, false),
+            (ExchangeMode::PushPull, false),
+            (ExchangeMode::PushPull, true),
+        ] {
+            let wall = Wall::now();
+            let mut rounds = Vec::new();
+            let mut msgs = Vec::new();
+            let mut gossips = Vec::new();
+            for seed in 1..=seeds {
+                let (r, m, g) = kv_spread(n, seed, mode, gossip, loss);
+                rounds.push(r);
+                msgs.push(m as f64);
+                gossips.push(g as f64);
+            }
+            let how = if gossip { "+gossip" } else { "" };
+            println!(
+                "kv N={n} loss {:.0}% {mode:?}{how}: rounds median {:.1} worst {:.1} (theory {:.1}); \
+                 exchange messages median {:.0} ({:.2} per node per round), gossip sends {:.0}; wall {:.1} s",
+                loss * 100.0,
+                percentile(&mut rounds.clone(), 0.5),
+                percentile(&mut rounds.clone(), 1.0),
+                theory(mode),
+                percentile(&mut msgs.clone(), 0.5),
+                percentile(&mut msgs.clone(), 0.5)
+                    / n as f64
+                    / percentile(&mut rounds, 0.5).max(1e-9),
+                percentile(&mut gossips, 0.5),
+                wall.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// The digest's size at 10,000 keys, from 100 writers and from one, beside what a digest
+/// with one (key, version) row per key would cost.
+fn kv_digest() {
+    let config = Config {
+        join_follow_ups: 0,
+        push_pull_interval: Duration::ZERO,
+        assume_rumor_peers: true,
+        kv: KvConfig::enabled(),
+        ..Config::lan()
+    };
+    for writers in [100usize, 1] {
+        let mut sim = Sim::new(1, LinkModel::default());
+        sim.keep_events = |_| false;
+        for i in 0..100 {
+            sim.add_node(config.clone(), &format!("node-{i}"), b"");
+        }
+        sim.bootstrap();
+        for k in 0..10_000usize {
+            let w = k % writers;
+            sim.with(w, |c, now| {
+                c.kv_set(now, &format!("service/{k:05}"), b"value")
+                    .expect("write")
+            });
+        }
+        let mut waited = 0;
+        let same = |sim: &Sim| {
+            let f = sim.core(0).kv_fingerprint();
+            (0..100).all(|i| sim.core(i).kv_fingerprint() == f)
+        };
+        while !same(&sim) && waited < 300 {
+            sim.run_for(Duration::from_secs(1));
+            waited += 1;
+        }
+        let c = sim.core(99);
+        let per_key: usize = c
+            .kv_entries()
+            .map(|(k, e)| 1 + k.len() + varint_len(e.version))
+            .sum();
+        println!(
+            "kv digest at {} keys from {writers} writer(s): {} bytes (one row per key would be {per_key} bytes); converged after {waited} s",
+            c.kv_len(),
+            c.kv_digest_len()
+        );
+    }
+}
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map(String::as_str).unwrap_or("all");
@@ -248,6 +401,15 @@ fn main() {
         for n in sizes(&[100]) {
             detection(n, 20);
         }
+    }
+    if matches!(what, "kv" | "all") {
+        for n in sizes(&[100, 1000, 5000]) {
+            let seeds = std::env::var("MEASURE_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok());
+            kv(n, seeds.unwrap_or(if n > 2000 { 1 } else { 5 }));
+        }
+        kv_digest();
     }
     if matches!(what, "speed" | "all") {
         for n in sizes(&[100, 1000]) {

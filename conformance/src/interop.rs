@@ -212,15 +212,21 @@ impl Peer {
         }
     }
 
-    /// Runs a command and waits for its `ok` (or `error`, returned as `Err`).
+    /// Runs a command and waits for its `ok` (or `error`, returned as `Err`); `members` and
+    /// `get` (rumor's map) answer with their own event instead (`members`, `kv`).
     pub fn run(&mut self, line: &str) -> Result<Value, String> {
         let cmd = line.split(' ').next().unwrap_or("").to_string();
         let from = lock(&self.log.0).events.len();
         self.command(line)?;
-        let want = if cmd == "members" { "members" } else { "ok" };
+        let answer = |e: &Value| match cmd.as_str() {
+            "members" => e["event"] == "members",
+            // A `kv` event without `cmd` is a change, not the answer.
+            "get" => e["event"] == "kv" && e["cmd"] == "get",
+            _ => e["event"] == "ok",
+        };
         let v = self
             .wait_from(from, Duration::from_secs(30), |e| {
-                e["event"] == want || (e["event"] == "error" && e["cmd"] == cmd.as_str())
+                answer(e) || (e["event"] == "error" && e["cmd"] == cmd.as_str())
             })
             .ok_or_else(|| format!("{}: no answer to {line}", self.name))?;
         if v["event"] == "error" {
@@ -746,6 +752,196 @@ pub fn mixed_ten_stable(l: &Launcher) -> Outcome {
     ))
 }
 
+/// rumor's replicated map and relayed broadcasts (`--kv --relay`) on a rumor node of each
+/// runtime beside two Go nodes. Writes and deletes reach the other rumor nodes as `kv` events
+/// and `get` reads them; a relayed broadcast reaches the Go nodes as the plain payload and the
+/// rumor nodes too; a Go broadcast still reaches every rumor node; and no Go node ever gets a
+/// user message carrying rumor's marker (0xc1): the map and relay traffic stay among rumor
+/// nodes. Go nodes transmit their broadcasts 24 times (everyone reached by memberlist's own
+/// rules); rumor nodes 8 times, each relaying once.
+pub fn kv_and_relay_beside_go(l: &Launcher) -> Outcome {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let t0 = Instant::now();
+    let mut peers: Vec<Peer> = Vec::new();
+    for (kind, name) in mixed() {
+        let meta = format!("meta-{name}");
+        let mut args = vec!["--meta", meta.as_str()];
+        match kind {
+            Kind::Go => args.extend_from_slice(&["--retransmit-mult", "24"]),
+            Kind::Rumor(_) => args.extend_from_slice(&[
+                "--kv",
+                "--relay",
+                "--kv-interval-ms",
+                "300",
+                "--retransmit-mult",
+                "8",
+            ]),
+        }
+        let seed = peers.first().map(Peer::addr);
+        if let Some(s) = &seed {
+            args.extend_from_slice(&["--join", s]);
+        }
+        peers.push(l.start(kind, name, &args)?);
+    }
+    converge(&mut peers, Duration::from_secs(30))?;
+    let formed = t0.elapsed();
+    let at = |peers: &[Peer], name: &str| {
+        peers
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| format!("no node {name}"))
+    };
+    let limit = Duration::from_secs(30);
+    // Waits for the `kv` change of `key` to `value_b64` (None: deleted) at `version` on each
+    // of `names`.
+    let saw_change = |peers: &[Peer],
+                      names: &[&str],
+                      key: &str,
+                      value_b64: Option<&str>,
+                      version: &Value,
+                      writer: &str|
+     -> Result<(), String> {
+        for n in names {
+            let p = &peers[at(peers, n)?];
+            p.wait_for(limit, |e| {
+                e["event"] == "kv"
+                    && e.get("cmd").is_none()
+                    && e["key"] == key
+                    && value_b64.map_or(e["value"].is_null() && e["value_b64"].is_null(), |v| {
+                        e["value_b64"] == v
+                    })
+                    && e["version"] == *version
+                    && e["writer"] == writer
+            })
+            .ok_or_else(|| {
+                format!("{n} never saw {key} become {value_b64:?} (version {version} by {writer})")
+            })?;
+        }
+        Ok(())
+    };
+
+    // A set on one rumor node reaches the other two; a third reads it.
+    let t = Instant::now();
+    let i = at(&peers, "rumor-tokio")?;
+    let set = peers[i].run("set colour deep blue")?;
+    let value = b64.encode("deep blue");
+    saw_change(
+        &peers,
+        &["rumor-async-std", "rumor-mio"],
+        "colour",
+        Some(&value),
+        &set["version"],
+        "rumor-tokio",
+    )?;
+    let set_took = t.elapsed();
+    let i = at(&peers, "rumor-mio")?;
+    let got = peers[i].run("get colour")?;
+    if got["value"] != "deep blue"
+        || got["value_b64"] != value.as_str()
+        || got["version"] != set["version"]
+        || got["writer"] != "rumor-tokio"
+    {
+        return Err(format!("rumor-mio: get colour answered {got}"));
+    }
+    // A binary value that starts like rumor's own messages is still just a value.
+    let blob = b64.encode([0xc1, b'r', b'u', 1, 0, 0xff]);
+    let i = at(&peers, "rumor-async-std")?;
+    let set = peers[i].run(&format!("set-b64 blob {blob}"))?;
+    saw_change(
+        &peers,
+        &["rumor-tokio", "rumor-mio"],
+        "blob",
+        Some(&blob),
+        &set["version"],
+        "rumor-async-std",
+    )?;
+    // A delete (on another node than the writer) reaches the others.
+    let t = Instant::now();
+    let i = at(&peers, "rumor-mio")?;
+    let del = peers[i].run("del colour")?;
+    saw_change(
+        &peers,
+        &["rumor-tokio", "rumor-async-std"],
+        "colour",
+        None,
+        &del["version"],
+        "rumor-mio",
+    )?;
+    let del_took = t.elapsed();
+    let i = at(&peers, "rumor-tokio")?;
+    let got = peers[i].run("get colour")?;
+    if !got["value"].is_null() || got["version"] != del["version"] {
+        return Err(format!("rumor-tokio: get colour after del answered {got}"));
+    }
+
+    // A relayed broadcast: the plain payload at the Go nodes, and at the other rumor nodes.
+    let names: Vec<String> = peers.iter().map(|p| p.name.clone()).collect();
+    let mut sent = Vec::new();
+    for from in ["rumor-async-std", "go-2"] {
+        let payload = format!("broadcast from {from}");
+        let want = b64.encode(&payload);
+        let i = at(&peers, from)?;
+        peers[i].run(&format!("broadcast {payload}"))?;
+        sent.push(want.clone());
+        for n in names.iter().filter(|n| *n != from) {
+            let p = &peers[at(&peers, n)?];
+            p.wait_for(limit, |e| {
+                e["event"] == "user_msg" && e["payload_b64"] == want.as_str()
+            })
+            .ok_or_else(|| format!("{n} never got {payload:?}"))?;
+        }
+    }
+    // Let the exchanges (every 300 ms) and push/pull run a while longer, then look at every
+    // user message each node got.
+    std::thread::sleep(Duration::from_secs(6));
+    let mut go_rumor_state = 0;
+    let rumor_nodes = peers.iter().filter(|p| p.kind != Kind::Go).count();
+    for p in &peers {
+        let mut sections = 0;
+        for e in p.events() {
+            if e["event"] == "error" {
+                return Err(format!("{}: {e}", p.name));
+            }
+            let bytes = |e: &Value| {
+                b64.decode(e["payload_b64"].as_str().unwrap_or(""))
+                    .unwrap_or_default()
+            };
+            if e["event"] == "user_msg" {
+                if bytes(&e).first() == Some(&0xc1) {
+                    return Err(format!(
+                        "{} got rumor's marker as a user message: {e}",
+                        p.name
+                    ));
+                }
+                if !sent.iter().any(|s| e["payload_b64"] == s.as_str()) {
+                    return Err(format!("{} got a user message nobody sent: {e}", p.name));
+                }
+            }
+            if p.kind == Kind::Go
+                && e["event"] == "remote_state"
+                && bytes(&e).first() == Some(&0xc1)
+            {
+                sections += 1;
+            }
+        }
+        // A rumor node sends its section with its first push/pull to a peer, and none to a
+        // peer that answered without one.
+        if sections > rumor_nodes {
+            return Err(format!(
+                "{} got rumor's push/pull section {sections} times (at most once per rumor node)",
+                p.name
+            ));
+        }
+        go_rumor_state += sections;
+    }
+    Ok(format!(
+        "formed in {formed:.1?}; set seen by the other rumor nodes in {set_took:.1?}, delete in \
+         {del_took:.1?}; relayed and Go broadcasts reached all; no rumor message reached Go as a \
+         user message ({go_rumor_state} push/pull states with rumor's section reached Go)"
+    ))
+}
+
 /// An interop scenario's entry point.
 pub type Scenario = fn(&Launcher) -> Outcome;
 
@@ -761,4 +957,5 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("labels_rumor_only", labels_rumor_only),
     ("paused_node_refutes", paused_node_refutes),
     ("mixed_ten_stable", mixed_ten_stable),
+    ("kv_and_relay_beside_go", kv_and_relay_beside_go),
 ];

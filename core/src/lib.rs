@@ -9,6 +9,11 @@
 //! keyring, and labels, checked byte for byte against Go memberlist. With the `std` feature,
 //! [`runtime`] holds the glue every event loop needs besides the state machine.
 //!
+//! Above membership, [`kv`] adds a replicated key-value map that every node converges on
+//! (gossip plus push, pull or push/pull anti-entropy with Scuttlebutt digests) and broadcasts
+//! that every rumor node relays once. Both ride in memberlist user messages and push/pull
+//! state, and both are off unless [`Config::kv`] or [`Config::relay_broadcasts`] turn them on.
+//!
 //! # The driving loop
 //!
 //! After every input, drain every output, then wait for the next input or the deadline. Here

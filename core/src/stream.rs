@@ -37,6 +37,8 @@ struct Stream {
     connected: bool,
     /// Bytes to send once connected (user messages are encoded when sent).
     pending: Option<Vec<u8>>,
+    /// Where an outbound stream goes.
+    to: Option<SocketAddr>,
     recv: Vec<u8>,
 }
 
@@ -86,6 +88,7 @@ impl Streams {
             deadline: now + config.tcp_timeout,
             connected: true,
             pending: None,
+            to: None,
             recv: Vec::new(),
         });
         Some(id)
@@ -128,6 +131,7 @@ impl Memberlist {
             deadline: now + timeout,
             connected: false,
             pending,
+            to: Some(to),
             recv: Vec::new(),
         });
         self.stream_cmds
@@ -352,10 +356,13 @@ impl Memberlist {
             StreamInput::Connected => {
                 let s = &mut self.streams.list[i];
                 s.connected = true;
-                let (role, pending) = (s.role, s.pending.take());
+                let (role, pending, to) = (s.role, s.pending.take(), s.to);
                 let data = match role {
                     Role::PushPull { join, .. } => {
-                        let msg = self.encode_push_pull(join, true);
+                        // rumor's section goes to every peer but those that answered a
+                        // push/pull without one (Go nodes, or rumor with extensions off).
+                        let section = to.is_none_or(|a| !self.ext.plain.contains(&a));
+                        let msg = self.encode_push_pull(join, section);
                         self.frame_stream(&msg, true)
                     }
                     Role::Ping { seq } => {
@@ -616,9 +623,14 @@ impl Memberlist {
                 // N^2 messages of gossip. rumor's joiner keeps that news to itself (its own
                 // alive reaches the others through the seed, and its follow-up push/pulls
                 // exchange the rest).
+                let section = crate::kv::is_state_section(parts.user_state);
                 let r = self.merge_remote(now, &states, parts, join_id.is_none());
                 if let Some(i) = self.streams.position(id) {
+                    let to = self.streams.list[i].to;
                     self.streams.list.swap_remove(i);
+                    if let Some(to) = to {
+                        self.note_section(to, section);
+                    }
                 }
                 self.stream_cmds.push_back(StreamCommand::Close { id });
                 self.join_result(join_id, r.is_ok());

@@ -73,6 +73,34 @@ fn with_event(event: &str, mut o: serde_json::Map<String, Value>) -> Value {
     Value::Object(v)
 }
 
+/// A `kv` event: a key's value (`null` if absent or deleted, then `value_b64` is `null` too),
+/// version and writer. `cmd` is set on the answer to a command (`get`), absent on a change.
+pub(crate) fn kv(
+    cmd: Option<&str>,
+    key: &str,
+    value: Option<&[u8]>,
+    version: u64,
+    writer: &str,
+) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("event".into(), "kv".into());
+    if let Some(c) = cmd {
+        o.insert("cmd".into(), c.into());
+    }
+    o.insert("key".into(), key.into());
+    o.insert(
+        "value".into(),
+        value.map_or(Value::Null, |v| String::from_utf8_lossy(v).into()),
+    );
+    o.insert(
+        "value_b64".into(),
+        value.map_or(Value::Null, |v| B64.encode(v).into()),
+    );
+    o.insert("version".into(), version.into());
+    o.insert("writer".into(), writer.into());
+    Value::Object(o)
+}
+
 /// Prints a node event (the sink every runtime's event loop feeds).
 pub(crate) fn event(e: Event) {
     let v = match e {
@@ -88,6 +116,7 @@ pub(crate) fn event(e: Event) {
             "event": "remote_state", "payload": String::from_utf8_lossy(&state),
             "payload_b64": B64.encode(&state), "join": join,
         }),
+        Event::KeyChanged(c) => kv(None, &c.key, c.value.as_deref(), c.version, &c.writer),
         Event::NameConflict { existing, other } => json!({
             "event": "error", "msg": format!(
                 "name conflict: {} is at {} and claimed by {}", existing.name, existing.addr, other.addr),
@@ -95,4 +124,29 @@ pub(crate) fn event(e: Event) {
         _ => return,
     };
     emit(v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_events() {
+        let v = kv(Some("get"), "k", Some(b"v 1"), 7, "node-a");
+        assert_eq!(
+            v.to_string(),
+            r#"{"event":"kv","cmd":"get","key":"k","value":"v 1","value_b64":"diAx","version":7,"writer":"node-a"}"#
+        );
+        // Binary values: the text form replaces invalid UTF-8, the b64 form is exact.
+        let v = kv(None, "bin", Some(&[0xc1, b'x']), 3, "b");
+        assert_eq!(v["value"], "\u{fffd}x");
+        assert_eq!(v["value_b64"], "wXg=");
+        assert!(v.get("cmd").is_none());
+        // Absent or deleted: both value fields null.
+        let v = kv(None, "gone", None, 9, "c");
+        assert_eq!(
+            v.to_string(),
+            r#"{"event":"kv","key":"gone","value":null,"value_b64":null,"version":9,"writer":"c"}"#
+        );
+    }
 }

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rumor::runtime::NodeOptions;
 use rumor::wire::{Keyring, SecretKey};
-use rumor::{Config, MemberState};
+use rumor::{Config, ExchangeMode, MemberState};
 
 use crate::nodes::{self, AgentNode};
 
@@ -23,11 +23,16 @@ const USAGE: &str = "usage: rumor agent [--name N] [--bind IP] [--port P] [--adv
   [--probe-timeout D] [--gossip-interval D] [--pushpull-interval D] [--tcp-timeout D]
   [--retransmit-mult N] [--suspicion-mult N] [--protocol-version N]
   [--delegate-protocol-version N] [--delegate-protocol-min N] [--delegate-protocol-max N]
-  [--compression true|false] [--quiet]
+  [--compression true|false] [--quiet] [--kv] [--kv-mode push|pull|push-pull]
+  [--kv-interval-ms N] [--relay]
 Runs one node. Commands on stdin: members, broadcast TEXT, send NODE TEXT,
 send-reliable NODE TEXT, local-state TEXT, meta TEXT, join HOST:PORT,..., leave [D],
-shutdown (and broadcast-b64, send-b64, send-reliable-b64, local-state-b64, meta-b64).
-Events on stdout, one JSON object per line. D is a Go duration (500ms, 1s, 1m30s).";
+set KEY VALUE, get KEY, del KEY, shutdown (and broadcast-b64, send-b64,
+send-reliable-b64, local-state-b64, meta-b64, set-b64).
+Events on stdout, one JSON object per line. D is a Go duration (500ms, 1s, 1m30s).
+--kv turns on the replicated map: set/del answer ok with the version, get answers a kv event
+{key, value, value_b64, version, writer} (value null if absent or deleted), and every change
+of a key prints a kv event. --relay relays broadcasts through every rumor node.";
 
 /// The parsed command line.
 struct Flags {
@@ -69,6 +74,11 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
             None => (flag.to_string(), None),
         };
         if flag == "quiet" {
+            continue;
+        }
+        if flag == "kv" || flag == "relay" {
+            // Switches: `--kv`, or Go's `--kv=true|false`.
+            overrides.push((flag, inline.unwrap_or_else(|| "true".into())));
             continue;
         }
         if flag == "help" || flag == "h" {
@@ -136,6 +146,20 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
                 c.delegate_protocol_max = v.parse().map_err(|_| bad("not a number"))?;
             }
             "compression" => c.enable_compression = v.parse().map_err(|_| bad("true or false"))?,
+            "kv" => c.kv.enabled = v.parse().map_err(|_| bad("true or false"))?,
+            "relay" => c.relay_broadcasts = v.parse().map_err(|_| bad("true or false"))?,
+            "kv-mode" => {
+                c.kv.mode = match v.as_str() {
+                    "push" => ExchangeMode::Push,
+                    "pull" => ExchangeMode::Pull,
+                    "push-pull" => ExchangeMode::PushPull,
+                    _ => return Err(bad("push, pull or push-pull")),
+                }
+            }
+            "kv-interval-ms" => {
+                let ms = v.parse().map_err(|_| bad("not a number of milliseconds"))?;
+                c.kv.exchange_interval = Duration::from_millis(ms);
+            }
             _ => return Err(format!("unknown flag --{flag}")),
         }
     }
@@ -241,6 +265,11 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let kv = flags.config.kv.enabled;
+    // Every key's changes, from the start.
+    if kv && let Err(e) = node.kv_subscribe(String::new()) {
+        json::emit(json::error(None, &format!("kv subscribe: {e}"), false));
+    }
     {
         let (lock, cv) = &*own_join;
         let guard = lock
@@ -255,7 +284,7 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
         flags.advertise_port.unwrap_or(local.port()),
     );
     if !flags.join.is_empty() {
-        command(&*node, "join", &flags.join_arg());
+        command(&*node, kv, "join", &flags.join_arg());
     }
     json::emit(serde_json::json!({
         "event": "ready", "name": flags.name, "addr": adv.ip().to_string(), "port": adv.port(),
@@ -273,7 +302,7 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
         if matches!(cmd, "shutdown" | "quit" | "exit") {
             break;
         }
-        command(&*node, cmd, rest);
+        command(&*node, kv, cmd, rest);
     }
     let _ = node.shutdown();
     json::emit(serde_json::json!({"event": "shutdown", "name": flags.name}));
@@ -288,8 +317,17 @@ impl Flags {
     }
 }
 
-/// Runs one command line and prints its answer.
-fn command(node: &dyn AgentNode, cmd: &str, rest: &str) {
+/// The key of `get KEY` or `del KEY`: one word.
+fn one_key<'a>(cmd: &str, rest: &'a str) -> Result<&'a str, String> {
+    let key = rest.trim();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return Err(format!("usage: {cmd} KEY"));
+    }
+    Ok(key)
+}
+
+/// Runs one command line and prints its answer; `kv`: the replicated map is on.
+fn command(node: &dyn AgentNode, kv: bool, cmd: &str, rest: &str) {
     let (base, b64) = match cmd.strip_suffix("-b64") {
         Some(b) => (b, true),
         None => (cmd, false),
@@ -310,6 +348,13 @@ fn command(node: &dyn AgentNode, cmd: &str, rest: &str) {
             v
         };
         let fail = |e: rumor::runtime::NodeError| e.to_string();
+        let need_kv = || {
+            if kv {
+                Ok(())
+            } else {
+                Err(format!("{} (start with --kv)", rumor::KvError::Disabled))
+            }
+        };
         match base {
             "members" if !b64 => {
                 let mut ms = node.members().map_err(fail)?;
@@ -356,6 +401,29 @@ fn command(node: &dyn AgentNode, cmd: &str, rest: &str) {
                 node.leave(timeout).map_err(fail)?;
                 Ok(ok(serde_json::json!({})))
             }
+            "set" => {
+                need_kv()?;
+                let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
+                if key.is_empty() {
+                    return Err(format!("usage: {cmd} KEY VALUE"));
+                }
+                let version = node.kv_set(key.into(), bytes(value)?).map_err(fail)?;
+                Ok(ok(serde_json::json!({"version": version})))
+            }
+            "del" if !b64 => {
+                need_kv()?;
+                let key = one_key(cmd, rest)?;
+                let version = node.kv_delete(key.into()).map_err(fail)?;
+                Ok(ok(serde_json::json!({"version": version})))
+            }
+            "get" if !b64 => {
+                need_kv()?;
+                let key = one_key(cmd, rest)?;
+                Ok(match node.kv_get(key.into()).map_err(fail)? {
+                    Some(e) => json::kv(Some(cmd), key, e.value.as_deref(), e.version, &e.writer),
+                    None => json::kv(Some(cmd), key, None, 0, ""),
+                })
+            }
             _ => Err(format!("unknown command {cmd}")),
         }
     })();
@@ -400,5 +468,57 @@ mod tests {
         assert_eq!(f.config.probe_interval, Duration::from_millis(700));
         assert_eq!(f.config.suspicion_mult, Config::lan().suspicion_mult);
         assert!(parse_flags(args(&["--nope", "1"])).is_err());
+    }
+
+    #[test]
+    fn kv_and_relay_flags() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Off unless asked for.
+        let f = parse_flags(args(&["--name", "a"])).expect("flags");
+        assert!(!f.config.kv.enabled);
+        assert!(!f.config.relay_broadcasts);
+        assert_eq!(f.config.kv.mode, ExchangeMode::PushPull);
+        let f = parse_flags(args(&["--kv", "--relay", "--name", "a"])).expect("flags");
+        assert!(f.config.kv.enabled);
+        assert!(f.config.relay_broadcasts);
+        assert_eq!(f.name, "a");
+        assert_eq!(f.config.kv.mode, ExchangeMode::PushPull);
+        assert_eq!(
+            f.config.kv.exchange_interval,
+            rumor::KvConfig::default().exchange_interval
+        );
+        // One or two dashes, `=` or a separate value, later flags win; the switches survive a
+        // profile named after them.
+        let f = parse_flags(args(&[
+            "-kv",
+            "--kv-mode",
+            "push",
+            "-kv-mode=pull",
+            "--kv-interval-ms",
+            "250",
+            "--relay=false",
+            "--profile",
+            "wan",
+        ]))
+        .expect("flags");
+        assert!(f.config.kv.enabled);
+        assert!(!f.config.relay_broadcasts);
+        assert_eq!(f.config.kv.mode, ExchangeMode::Pull);
+        assert_eq!(f.config.kv.exchange_interval, Duration::from_millis(250));
+        let f =
+            parse_flags(args(&["--kv", "--kv=false", "--kv-mode", "push-pull"])).expect("flags");
+        assert!(!f.config.kv.enabled);
+        assert!(parse_flags(args(&["--kv-mode", "both"])).is_err());
+        assert!(parse_flags(args(&["--kv-interval-ms", "1s"])).is_err());
+        assert!(parse_flags(args(&["--kv=maybe"])).is_err());
+        // The mode needs a value.
+        assert!(parse_flags(args(&["--kv-mode"])).is_err());
+    }
+
+    #[test]
+    fn kv_keys() {
+        assert_eq!(one_key("get", " k1 "), Ok("k1"));
+        assert!(one_key("get", "").is_err());
+        assert!(one_key("del", "a b").is_err());
     }
 }

@@ -46,6 +46,7 @@ impl Ext {
         Self {
             store,
             capable: HashSet::new(),
+            plain: HashSet::new(),
             subs: Vec::new(),
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
@@ -173,6 +174,18 @@ impl Memberlist {
     fn learn_capable_addr(&mut self, addr: SocketAddr) {
         if self.ext.capable.len() < 2 * self.members.len() + 16 {
             self.ext.capable.insert(addr);
+        }
+    }
+
+    /// A push/pull we started was answered with (or without) rumor's section.
+    pub(crate) fn note_section(&mut self, to: SocketAddr, section: bool) {
+        if !self.ext_on() {
+            return;
+        }
+        if section {
+            self.ext.plain.remove(&to);
+        } else if self.ext.plain.len() < 2 * self.members.len() + 16 {
+            self.ext.plain.insert(to);
         }
     }
 
@@ -1010,7 +1023,7 @@ impl Memberlist {
 
     /// Forgets capable addresses that no live member has any more.
     fn forget_gone_capable(&mut self) {
-        if self.ext.capable.is_empty() {
+        if self.ext.capable.is_empty() && self.ext.plain.is_empty() {
             return;
         }
         let live: HashSet<SocketAddr> = self
@@ -1020,6 +1033,7 @@ impl Memberlist {
             .filter_map(|n| n.socket_addr())
             .collect();
         self.ext.capable.retain(|a| live.contains(a));
+        self.ext.plain.retain(|a| live.contains(a));
     }
 }
 

@@ -1,8 +1,23 @@
 //! rumor's extensions above membership: a replicated key-value map kept identical on every
 //! node, and application broadcasts relayed epidemically. Both travel as memberlist user
 //! messages and push/pull user state, marked so that rumor never mistakes them for
-//! application data ([`codec`]); both are off unless configured, so a Go application in a
-//! mixed cluster sees nothing it did not ask for.
+//! application data: they start with `c1 72 75 01`, and 0xc1 is a byte msgpack never uses
+//! (the layout is documented in `core/src/kv/codec.rs`). Both are off unless configured, so
+//! a Go application in a mixed cluster sees nothing it did not ask for.
+//!
+//! # Mixed clusters
+//!
+//! rumor learns which members run rumor from their push/pull state (which carries rumor's
+//! section and the rumor members the sender knows) and from their rumor messages; only those
+//! get map traffic and relay envelopes, and every other member gets plain user messages. The
+//! section goes out with the first push/pull a rumor node starts with a peer; a peer that
+//! answers without one (a Go node) gets no section from that node again, so a Go
+//! application's `MergeRemoteState` sees it once per rumor node that dials it. A Go node that
+//! dials a rumor node gets no section back. [`crate::Config::assume_rumor_peers`] skips the
+//! learning in clusters without Go nodes.
+//!
+//! An application payload that starts with the marker is taken for a rumor message; payloads
+//! in msgpack, JSON, protobuf or text never do.
 //!
 //! # The map
 //!
@@ -217,6 +232,8 @@ pub(crate) struct Ext {
     pub(crate) store: Option<store::Store>,
     /// Addresses of members known to run rumor with the extensions on.
     pub(crate) capable: HashSet<SocketAddr>,
+    /// Addresses whose push/pull answer carried no rumor section: they get none any more.
+    pub(crate) plain: HashSet<SocketAddr>,
     /// Key prefixes the application subscribed to.
     pub(crate) subs: Vec<Box<str>>,
     /// Relay ids seen, oldest first, bounded by `relay_memory`.
