@@ -17,8 +17,8 @@ fn node() -> Memberlist {
         relay_memory: 16,
         ..Config::lan()
     };
-    let addr: SocketAddr = "127.0.0.1:7946".parse().unwrap();
-    Memberlist::new(config, "target", addr, b"", [9; 32], Instant::ZERO).unwrap()
+    let addr = SocketAddr::from(([127, 0, 0, 1], 7946));
+    Memberlist::new(config, "target", addr, b"", [9; 32], Instant::ZERO).expect("valid config")
 }
 
 /// A datagram carrying one user message: rumor's marker, `kind`, then `body`.
@@ -29,7 +29,7 @@ fn packet(kind: u8, body: &[u8]) -> Vec<u8> {
 }
 
 fn from() -> SocketAddr {
-    "127.0.0.1:9999".parse().unwrap()
+    SocketAddr::from(([127, 0, 0, 1], 9999))
 }
 
 fn kv_error(r: Result<(), rumor_core::InputError>) -> bool {
