@@ -536,9 +536,12 @@ impl Memberlist {
     }
 
     fn put_rows(&self, out: &mut Vec<u8>) {
+        // Writers that never wrote (every node's own, until it does) say nothing.
         let writers = self.ext.store.as_ref().map_or(&[][..], |s| &s.writers[..]);
-        out.extend_from_slice(&(writers.len() as u32).to_be_bytes());
-        for w in writers {
+        let said = |w: &&super::store::Writer| w.watermark > 0 || w.purged > 0;
+        let n = writers.iter().filter(said).count();
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+        for w in writers.iter().filter(said) {
             codec::put_row(
                 out,
                 &Row {
@@ -699,6 +702,9 @@ impl Memberlist {
         }
         if !rx.refused {
             for ((name, epoch), (wm, purged)) in &rx.rows {
+                if *wm == 0 && *purged == 0 {
+                    continue;
+                }
                 if let Some(id) = store.writer_id(name, *epoch, true) {
                     let w = &mut store.writers[id as usize];
                     w.watermark = w.watermark.max(*wm);
@@ -926,6 +932,9 @@ impl Memberlist {
             let start = i;
             while i < picks.len() && picks[i].0 == wid {
                 i += 1;
+            }
+            if start == i && w.watermark == 0 {
+                continue;
             }
             chunks.open(wid, &w.name, w.epoch);
             for &(_, version, key) in &picks[start..i] {
