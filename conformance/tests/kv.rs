@@ -284,3 +284,43 @@ fn relay_learns_rumor_peers_from_push_pull() {
         "{d:?}"
     );
 }
+
+#[test]
+fn a_large_state_crosses_in_chunks_and_resynchronises_a_node_that_was_away() {
+    let config = Config {
+        kv: KvConfig {
+            tombstone_ttl: Duration::from_secs(5),
+            max_chunk: 16 << 10,
+            max_value: 4 << 10,
+            ..kv_config(ExchangeMode::PushPull, true).kv
+        },
+        ..sim_config()
+    };
+    let mut sim = cluster(6, &config);
+    // About 300 KB of map: many chunks of at most 16 KiB.
+    let value = "v".repeat(100);
+    for k in 0..3000 {
+        set(&mut sim, k % 3, &format!("item/{k:04}"), &value);
+    }
+    let all: Vec<_> = (0..6).collect();
+    converge(&mut sim, &all, Duration::from_secs(60), "large state");
+    // Node 5 is away while a tenth of the keys are deleted and their tombstones forgotten.
+    sim.partition(&[&[0, 1, 2, 3, 4], &[5]]);
+    for k in (0..3000).step_by(10) {
+        sim.with(4, |c, now| c.kv_delete(now, &format!("item/{k:04}")));
+    }
+    sim.run_for(Duration::from_secs(20));
+    assert_eq!(sim.core(0).kv_len(), 2700, "tombstones forgotten");
+    assert_eq!(sim.core(5).kv_len(), 3000);
+    let streams = sim.traffic.streams;
+    let syncs = sim.core(0).kv_stats().full_syncs + sim.core(1).kv_stats().full_syncs;
+    sim.heal();
+    converge(&mut sim, &all, Duration::from_secs(60), "after heal");
+    assert_eq!(sim.core(5).kv_len(), 2700);
+    assert!(sim.core(5).kv_get("item/0010").is_none());
+    assert!(sim.core(5).kv_get("item/0011").is_some());
+    let resyncs: u64 = (0..5).map(|i| sim.core(i).kv_stats().full_syncs).sum();
+    assert!(resyncs > syncs, "a full exchange brought node 5 back");
+    // 300 KB in chunks of 16 KiB: at least 17 stream messages.
+    assert!(sim.traffic.streams - streams >= 17);
+}

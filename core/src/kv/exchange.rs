@@ -379,6 +379,7 @@ impl Memberlist {
             v.extend_from_slice(body);
             self.user_queue.push(None, Bytes::from(v), false);
             self.ext.stats.relayed += 1;
+            crate::observe::count!("rumor.relay.relayed");
         }
         Ok(())
     }
@@ -425,6 +426,7 @@ impl Memberlist {
             Some(Ok(x)) => x,
             Some(Err(e)) => {
                 self.ext.stats.malformed += 1;
+                crate::observe::count!("rumor.kv.malformed");
                 return Err(InputErrorKind::Kv(e));
             }
         };
@@ -445,6 +447,8 @@ impl Memberlist {
         };
         r.map_err(|e| {
             self.ext.stats.malformed += 1;
+            crate::observe::count!("rumor.kv.malformed");
+            crate::observe::decision!(debug, error = %e, "malformed rumor message");
             InputErrorKind::Kv(e)
         })
     }
@@ -780,11 +784,13 @@ impl Memberlist {
                 match store.apply(e.key, e.version, w, e.value, now) {
                     Ok(c) => {
                         self.ext.stats.applied += 1;
+                        crate::observe::count!("rumor.kv.applied");
                         changes.push((w, c));
                     }
                     Err(Refused::Older) => {}
                     Err(_) => {
                         self.ext.stats.refused += 1;
+                        crate::observe::count!("rumor.kv.refused");
                         complete = false;
                     }
                 }
@@ -811,6 +817,8 @@ impl Memberlist {
     fn kv_send(&mut self, now: Instant, to: SocketAddr, msg: Vec<u8>) {
         self.ext.stats.exchange_messages += 1;
         self.ext.stats.exchange_bytes += msg.len() as u64;
+        crate::observe::count!("rumor.kv.exchange.messages");
+        crate::observe::count!("rumor.kv.exchange.bytes", msg.len());
         if msg.len() + DATAGRAM_SLACK <= self.config.udp_buffer_size {
             let mut v = Vec::with_capacity(msg.len() + 1);
             v.push(MessageType::User as u8);
@@ -950,6 +958,13 @@ impl Memberlist {
             m[at + 4..at + 8].copy_from_slice(&total.to_be_bytes());
         }
         self.ext.stats.full_syncs += 1;
+        crate::observe::count!("rumor.kv.full_exchange");
+        crate::observe::decision!(
+            debug,
+            peer = %addr,
+            chunks = all.len(),
+            "replicated map: full exchange"
+        );
         for m in all {
             self.kv_send(now, addr, m);
         }
@@ -1090,4 +1105,63 @@ fn encode_write(
     codec::put_entry(&mut v, key, version, value);
     codec::patch_group_head(&mut v, at, 0, 1);
     Some(Bytes::from(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads back the groups of messages built by `Chunks` (after a header of `skip` bytes).
+    fn groups(msgs: &[Vec<u8>], skip: usize) -> Vec<(u64, Vec<(alloc::string::String, u64)>)> {
+        let limits = EntryLimits {
+            max_key: 100,
+            max_value: 100,
+        };
+        let mut out = Vec::new();
+        for m in msgs {
+            let mut r = Reader::new(&m[skip..]);
+            while !r.is_empty() {
+                let h = codec::read_group_head(&mut r).unwrap();
+                let mut entries = Vec::new();
+                for _ in 0..h.count {
+                    let e = codec::read_entry(&mut r, limits).unwrap();
+                    entries.push((e.key.into(), e.version));
+                }
+                out.push((h.watermark, entries));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_split_groups_and_put_the_watermark_on_the_last_part() {
+        let header = alloc::vec![0xaa; 10];
+        let mut c = Chunks::new(header.clone(), header, 200);
+        c.open(0, "writer-a", 1);
+        for v in 1..=20u64 {
+            c.entry("writer-a", 1, &alloc::format!("key-{v:03}"), v, Some(&[7; 20]));
+        }
+        c.close(20);
+        c.open(1, "writer-b", 2);
+        c.close(5);
+        let msgs = c.finish();
+        assert!(msgs.len() > 2, "{} messages", msgs.len());
+        assert!(msgs.iter().all(|m| m.len() <= 200));
+        let gs = groups(&msgs, 10);
+        let all: Vec<u64> = gs.iter().flat_map(|g| g.1.iter().map(|e| e.1)).collect();
+        assert_eq!(all, (1..=20).collect::<Vec<_>>(), "every entry once, in order");
+        // Only the last part of writer-a's group claims its watermark; writer-b's empty
+        // group carries its own.
+        let wms: Vec<u64> = gs.iter().map(|g| g.0).collect();
+        assert_eq!(wms.last(), Some(&5));
+        assert_eq!(wms.iter().filter(|&&w| w == 20).count(), 1);
+        assert_eq!(wms[wms.len() - 2], 20);
+        assert!(wms[..wms.len() - 2].iter().all(|&w| w == 0));
+    }
+
+    #[test]
+    fn an_empty_build_is_one_header_only_message() {
+        let c = Chunks::new(alloc::vec![1, 2, 3], alloc::vec![1, 2], 100);
+        assert_eq!(c.finish(), alloc::vec![alloc::vec![1, 2, 3]]);
+    }
 }
