@@ -1,6 +1,6 @@
 //! `rumor demo`: a local cluster on 127.0.0.1, shown live. Nodes join through one seed; then
-//! one node crashes, another leaves, and a broadcast goes out; a summary says how long
-//! detection and dissemination took.
+//! one node crashes, another leaves, a broadcast goes out and a key is written to the
+//! replicated map; a summary says how long detection and dissemination took.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -9,15 +9,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rumor::runtime::NodeOptions;
-use rumor::{Config, Event, LeaveReason, Member, MemberState};
+use rumor::{Config, Event, KvConfig, LeaveReason, Member, MemberState};
 use serde_json::json;
 
 use crate::nodes::{self, AgentNode};
 
 const USAGE: &str = "usage: rumor demo [--nodes N] [--runtime tokio|async-std|mio] [--json]
 Starts N nodes (default 8) on 127.0.0.1, shows each node's view of the cluster as they join,
-then crashes one node, lets another leave, sends a broadcast, and sums up how long
-detection and dissemination took. --json prints one JSON object per step instead.";
+then crashes one node, lets another leave, sends a broadcast, writes a key to the
+replicated map, and sums up how long detection and dissemination took. --json prints one JSON object per step instead.";
 
 /// The demo's protocol settings: memberlist's Local profile, probing twice as often.
 fn config() -> Config {
@@ -27,6 +27,11 @@ fn config() -> Config {
         push_pull_interval: Duration::from_secs(5),
         // The sender hands each broadcast out retransmit_mult * ceil(log10(n + 1)) times.
         retransmit_mult: 8,
+        // The replicated map, with an exchange every half second.
+        kv: KvConfig {
+            exchange_interval: Duration::from_millis(500),
+            ..KvConfig::enabled()
+        },
         ..Config::local()
     }
 }
@@ -97,6 +102,8 @@ impl Demo {
             let sink = Box::new(move |e: Event| lock(&sink_log).push((start.elapsed(), i, e)));
             let node = nodes::start(runtime, config(), options, sink)
                 .map_err(|e| format!("starting {name} on {runtime}: {e}"))?;
+            node.kv_subscribe(String::new())
+                .map_err(|e| format!("subscribing {name}: {e}"))?;
             nodes.push(Some(node));
             names.push(name);
         }
@@ -354,11 +361,38 @@ impl Demo {
             ),
             Err(_) => format!(
                 "reached {reached} of {} other nodes (memberlist semantics: only the sender \
-                 transmits a broadcast, a limited number of times; receivers do not relay)",
+                 transmits a broadcast, a limited number of times; receivers do not relay; \
+                 Config::relay_broadcasts makes every rumor node relay it once)",
                 receivers.len()
             ),
         };
         self.say("broadcast", &spread_text);
+
+        // 6. A write to the replicated map on node 1: gossiped, relayed once by every node that
+        // applies it, and repaired by the periodic exchanges.
+        let t0 = Instant::now();
+        self.node(1)?
+            .kv_set("demo/greeting".into(), b"hello".to_vec())
+            .map_err(|e| format!("kv set: {e}"))?;
+        let live: Vec<usize> = (0..n - 2).filter(|&i| i != 1).collect();
+        let has_key = |log: &[(Duration, usize, Event)], i: usize| {
+            log.iter().any(|(at, who, e)| {
+                *who == i
+                    && *at >= t0.duration_since(self.start)
+                    && matches!(e, Event::KeyChanged(c) if &*c.key == "demo/greeting")
+            })
+        };
+        let kv = self.watch("replicated map", Duration::from_secs(10), |_, log| {
+            live.iter().all(|&i| has_key(log, i))
+        })?;
+        self.say(
+            "kv",
+            &format!(
+                "node-1's write to the replicated map reached all {} other live nodes in {:.2} s",
+                live.len(),
+                kv.as_secs_f64()
+            ),
+        );
 
         // Summary.
         let cfg = config();
@@ -370,6 +404,7 @@ impl Demo {
                 "dead_everywhere_s": crash.as_secs_f64(), "leave_s": leave.as_secs_f64(),
                 "meta_update_s": meta.as_secs_f64(),
                 "broadcast_reached": reached, "broadcast_receivers": receivers.len(),
+                "kv_write_s": kv.as_secs_f64(),
                 "probe_interval_ms": cfg.probe_interval.as_millis() as u64,
             }));
         } else {
@@ -379,7 +414,8 @@ impl Demo {
                  crash of {vname}: suspected {}, dead {} (first), dead everywhere {:.2} s\n  \
                  leave of {lname}: seen as left everywhere after {:.2} s\n  \
                  metadata update: everywhere after {:.2} s\n  \
-                 broadcast: {spread_text}",
+                 broadcast: {spread_text}\n  \
+                 replicated map write: everywhere after {:.2} s",
                 cfg.probe_interval,
                 cfg.suspicion_mult,
                 join.as_secs_f64(),
@@ -388,6 +424,7 @@ impl Demo {
                 crash.as_secs_f64(),
                 leave.as_secs_f64(),
                 meta.as_secs_f64(),
+                kv.as_secs_f64(),
             );
         }
         for node in self.nodes.iter_mut().filter_map(Option::take) {

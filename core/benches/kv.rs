@@ -112,7 +112,8 @@ fn kv(c: &mut Criterion) {
     // The node answers itself: `from` names a live member (this one), and the answer is
     // only drained, never delivered.
     let empty = digest_packet("bench", None);
-    m.handle_packet(Instant::ZERO, from, &empty).expect("digest");
+    m.handle_packet(Instant::ZERO, from, &empty)
+        .expect("digest");
     let sent = drain(&mut m);
     assert!(sent > KEYS * 100, "the whole map went out ({sent} bytes)");
     println!("answer to an empty digest: {sent} bytes");

@@ -1139,7 +1139,13 @@ mod tests {
         let mut c = Chunks::new(header.clone(), header, 200);
         c.open(0, "writer-a", 1);
         for v in 1..=20u64 {
-            c.entry("writer-a", 1, &alloc::format!("key-{v:03}"), v, Some(&[7; 20]));
+            c.entry(
+                "writer-a",
+                1,
+                &alloc::format!("key-{v:03}"),
+                v,
+                Some(&[7; 20]),
+            );
         }
         c.close(20);
         c.open(1, "writer-b", 2);
@@ -1149,7 +1155,11 @@ mod tests {
         assert!(msgs.iter().all(|m| m.len() <= 200));
         let gs = groups(&msgs, 10);
         let all: Vec<u64> = gs.iter().flat_map(|g| g.1.iter().map(|e| e.1)).collect();
-        assert_eq!(all, (1..=20).collect::<Vec<_>>(), "every entry once, in order");
+        assert_eq!(
+            all,
+            (1..=20).collect::<Vec<_>>(),
+            "every entry once, in order"
+        );
         // Only the last part of writer-a's group claims its watermark; writer-b's empty
         // group carries its own.
         let wms: Vec<u64> = gs.iter().map(|g| g.0).collect();
