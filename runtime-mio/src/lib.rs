@@ -131,7 +131,7 @@ impl Handle {
         Ok(self.call(move |n| n.core.set_meta(n.now, &meta))??)
     }
 
-    /// Sets `key` to `value` in the replicated map ([`Config::kv`](rumor_core::Config::kv)
+    /// Sets `key` to `value` in the replicated map ([`Config::kv`]
     /// must enable it); returns the write's version.
     pub fn kv_set(&self, key: String, value: Vec<u8>) -> Result<u64, NodeError> {
         Ok(self.call(move |n| n.core.kv_set(n.now, &key, &value))??)
@@ -147,7 +147,7 @@ impl Handle {
         self.call(move |n| n.core.kv_get(&key))
     }
 
-    /// Delivers [`Event::KeyChanged`](rumor_core::Event::KeyChanged) for keys starting with
+    /// Delivers [`Event::KeyChanged`] for keys starting with
     /// `prefix` (the empty prefix: every key) on this node's event stream.
     pub fn kv_subscribe(&self, prefix: String) -> Result<(), NodeError> {
         self.call(move |n| n.core.kv_subscribe(&prefix))

@@ -138,7 +138,7 @@ impl Handle {
         Ok(self.call(move |n| n.core.set_meta(n.now, &meta)).await??)
     }
 
-    /// Sets `key` to `value` in the replicated map ([`Config::kv`](rumor_core::Config::kv)
+    /// Sets `key` to `value` in the replicated map ([`Config::kv`]
     /// must enable it); returns the write's version.
     pub async fn kv_set(&self, key: String, value: Vec<u8>) -> Result<u64, NodeError> {
         Ok(self
@@ -156,7 +156,7 @@ impl Handle {
         self.call(move |n| n.core.kv_get(&key)).await
     }
 
-    /// Delivers [`Event::KeyChanged`](rumor_core::Event::KeyChanged) for keys starting with
+    /// Delivers [`Event::KeyChanged`] for keys starting with
     /// `prefix` (the empty prefix: every key) on this node's event stream.
     pub async fn kv_subscribe(&self, prefix: String) -> Result<(), NodeError> {
         self.call(move |n| n.core.kv_subscribe(&prefix)).await
