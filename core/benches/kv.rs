@@ -136,6 +136,8 @@ fn kv(c: &mut Criterion) {
         p.push(name.len() as u8);
         p.extend_from_slice(name.as_bytes());
         p.extend_from_slice(&w.to_be_bytes());
+        // The group claims versions (0, 100]: all of this writer's writes.
+        p.extend_from_slice(&0u64.to_be_bytes());
         p.extend_from_slice(&100u64.to_be_bytes());
         p.extend_from_slice(&100u32.to_be_bytes());
         for k in 1..=100u8 {

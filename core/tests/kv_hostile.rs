@@ -45,12 +45,12 @@ fn oversized_counts_and_lengths_are_refused_before_use() {
     assert!(kv_error(m.handle_packet(now, from(), &packet(4, &digest))));
     // Writes: a group claiming 4 billion entries.
     let mut group = vec![1, b'w', 0, 0, 0, 1];
-    group.extend_from_slice(&[0; 8]);
+    group.extend_from_slice(&[0; 16]);
     group.extend_from_slice(&[0xff; 4]);
     assert!(kv_error(m.handle_packet(now, from(), &packet(3, &group))));
     // Writes: one entry whose value claims 2^40 bytes.
     let mut group = vec![1, b'w', 0, 0, 0, 1];
-    group.extend_from_slice(&[0; 8]);
+    group.extend_from_slice(&[0; 16]);
     group.extend_from_slice(&1u32.to_be_bytes());
     group.extend_from_slice(&[1, b'k', 1, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20]);
     assert!(kv_error(m.handle_packet(now, from(), &packet(3, &group))));
@@ -80,7 +80,7 @@ fn writes_beyond_the_bounds_are_refused_not_stored() {
     // 20 writers with 10 keys each: only 8 writers and 64 keys fit.
     for w in 0..20u8 {
         let mut group = vec![2, b'w', b'a' + w, 0, 0, 0, 1];
-        group.extend_from_slice(&[0; 8]);
+        group.extend_from_slice(&[0; 16]);
         group.extend_from_slice(&10u32.to_be_bytes());
         for k in 0..10u8 {
             group.extend_from_slice(&[2, b'a' + w, b'0' + k, 1, 1, 1, b'v']);

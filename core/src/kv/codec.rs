@@ -12,7 +12,9 @@
 //! state    07 | len u32 | from | rows | count u32 | name* | app state   push/pull user state
 //!          (name*: the members the sender knows to run rumor)
 //! rows     count u32 | (name, epoch u32, watermark varint, purged varint)*
-//! group    name, epoch u32, watermark u64, count u32, (key, version varint, value)*
+//! group    name, epoch u32, from u64, to u64, count u32, (key, version varint, value)*
+//!          (a claim: these are all the writer's live writes in versions (from, to]; to = 0
+//!          claims nothing)
 //! value    00 (tombstone) | 01 len varint bytes
 //! string   len varint, UTF-8 bytes
 //! ```
@@ -265,12 +267,16 @@ pub(crate) fn read_rows<'a>(
     Ok(())
 }
 
-/// A group header: the writer, its watermark (0 claims nothing) and the entry count.
+/// A group header: the writer, the version range it claims complete (`to == 0`: none) and
+/// the entry count.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GroupHead<'a> {
     pub(crate) name: &'a str,
     pub(crate) epoch: u32,
-    pub(crate) watermark: u64,
+    /// The group holds every live write of its writer in versions `(from, to]`: a receiver
+    /// whose watermark is at least `from` may raise it to `to`.
+    pub(crate) from: u64,
+    pub(crate) to: u64,
     pub(crate) count: usize,
 }
 
@@ -295,12 +301,14 @@ pub(crate) struct EntryLimits {
 pub(crate) fn read_group_head<'a>(r: &mut Reader<'a>) -> R<GroupHead<'a>> {
     let name = r.str("writer name", MAX_NAME)?;
     let epoch = r.u32()?;
-    let watermark = r.u64()?;
+    let from = r.u64()?;
+    let to = r.u64()?;
     let count = r.count("group entries", MIN_ENTRY)?;
     Ok(GroupHead {
         name,
         epoch,
-        watermark,
+        from,
+        to,
         count,
     })
 }
@@ -343,21 +351,23 @@ pub(crate) fn put_entry(out: &mut Vec<u8>, key: &str, version: u64, value: Optio
 
 /// Encoded size of a group header.
 pub(crate) fn group_head_len(name: &str) -> usize {
-    varint_len(name.len() as u64) + name.len() + 4 + 8 + 4
+    varint_len(name.len() as u64) + name.len() + 4 + 8 + 8 + 4
 }
 
-/// Writes a group header with a zero watermark and count; returns where to patch them.
+/// Writes a group header claiming nothing, with no entries; returns where to patch it.
 pub(crate) fn put_group_head(out: &mut Vec<u8>, name: &str, epoch: u32) -> usize {
     put_bytes(out, name.as_bytes());
     out.extend_from_slice(&epoch.to_be_bytes());
     let at = out.len();
-    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(&[0; 20]);
     at
 }
 
-pub(crate) fn patch_group_head(out: &mut [u8], at: usize, watermark: u64, count: u32) {
-    out[at..at + 8].copy_from_slice(&watermark.to_be_bytes());
-    out[at + 8..at + 12].copy_from_slice(&count.to_be_bytes());
+/// Sets a group header's claim `(from, to]` and entry count.
+pub(crate) fn patch_group_head(out: &mut [u8], at: usize, from: u64, to: u64, count: u32) {
+    out[at..at + 8].copy_from_slice(&from.to_be_bytes());
+    out[at + 8..at + 16].copy_from_slice(&to.to_be_bytes());
+    out[at + 16..at + 20].copy_from_slice(&count.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -413,7 +423,7 @@ mod tests {
         let at = put_group_head(&mut out, "node-1", 7);
         put_entry(&mut out, "k", 42, Some(b"v"));
         put_entry(&mut out, "gone", 43, None);
-        patch_group_head(&mut out, at, 43, 2);
+        patch_group_head(&mut out, at, 40, 43, 2);
         assert_eq!(
             out.len(),
             group_head_len("node-1") + entry_len("k", 42, Some(b"v")) + entry_len("gone", 43, None)
@@ -421,8 +431,8 @@ mod tests {
         let mut r = Reader::new(&out);
         let h = read_group_head(&mut r).unwrap();
         assert_eq!(
-            (h.name, h.epoch, h.watermark, h.count),
-            ("node-1", 7, 43, 2)
+            (h.name, h.epoch, h.from, h.to, h.count),
+            ("node-1", 7, 40, 43, 2)
         );
         let l = EntryLimits {
             max_key: 16,

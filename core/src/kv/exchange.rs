@@ -77,16 +77,33 @@ impl Ext {
     }
 }
 
-/// Builds messages of at most `limit` bytes out of writer groups (a group larger than what is
-/// left is split; only its last part carries the watermark).
+/// Builds messages of at most `limit` bytes out of writer groups. A group larger than what is
+/// left is split; each part claims the version range it completes, `(from, last]`, so a
+/// receiver raises its watermark only through parts that continue from it, whatever order
+/// they arrive in and whichever are lost.
 struct Chunks {
     next: Vec<u8>,
     limit: usize,
     done: Vec<Vec<u8>>,
     cur: Vec<u8>,
     header_len: usize,
-    /// The open group: writer, where its header's fields are, entries so far.
-    group: Option<(WriterId, usize, u32)>,
+    /// The open group part.
+    group: Option<Part>,
+}
+
+/// The group part being written.
+#[derive(Clone, Copy)]
+struct Part {
+    writer: WriterId,
+    /// Where its header's claim and count are.
+    at: usize,
+    count: u32,
+    /// The claim starts after this version.
+    from: u64,
+    /// The last version written.
+    last: u64,
+    /// The highest version a part may claim (the sender's watermark of the writer).
+    cap: u64,
 }
 
 impl Chunks {
@@ -112,36 +129,49 @@ impl Chunks {
         self.done.push(core::mem::replace(&mut self.cur, next));
     }
 
-    fn open(&mut self, w: WriterId, name: &str, epoch: u32) {
+    /// Opens writer `w`'s group: its entries (in version order) follow the receiver's
+    /// watermark `from`; parts may claim up to `cap`.
+    fn open(&mut self, w: WriterId, name: &str, epoch: u32, from: u64, cap: u64) {
         if self.cur.len() > self.header_len
             && self.cur.len() + codec::group_head_len(name) > self.limit
         {
             self.flush();
         }
         let at = codec::put_group_head(&mut self.cur, name, epoch);
-        self.group = Some((w, at, 0));
+        self.group = Some(Part {
+            writer: w,
+            at,
+            count: 0,
+            from,
+            last: from,
+            cap,
+        });
     }
 
     fn entry(&mut self, name: &str, epoch: u32, key: &str, version: u64, value: Option<&[u8]>) {
         let len = codec::entry_len(key, version, value);
-        if let Some((w, at, n)) = self.group
-            && n > 0
+        if let Some(p) = self.group
+            && p.count > 0
             && self.cur.len() + len > self.limit
         {
-            codec::patch_group_head(&mut self.cur, at, 0, n);
+            // This part completes (from, last]; the next one continues from there.
+            let to = if p.last <= p.cap { p.last } else { 0 };
+            codec::patch_group_head(&mut self.cur, p.at, p.from, to, p.count);
             self.group = None;
             self.flush();
-            self.open(w, name, epoch);
+            self.open(p.writer, name, epoch, p.last, p.cap);
         }
         codec::put_entry(&mut self.cur, key, version, value);
-        if let Some((_, _, n)) = &mut self.group {
-            *n += 1;
+        if let Some(p) = &mut self.group {
+            p.count += 1;
+            p.last = version;
         }
     }
 
-    fn close(&mut self, watermark: u64) {
-        if let Some((_, at, n)) = self.group.take() {
-            codec::patch_group_head(&mut self.cur, at, watermark, n);
+    /// Closes the group, its last part claiming up to `to` (0: nothing).
+    fn close(&mut self, to: u64) {
+        if let Some(p) = self.group.take() {
+            codec::patch_group_head(&mut self.cur, p.at, p.from, to, p.count);
         }
     }
 
@@ -796,9 +826,12 @@ impl Memberlist {
                 }
             }
             match w {
-                Some(w) if complete && head.watermark > 0 => {
+                Some(w) if complete && head.to > 0 => {
+                    // Only a part that continues from what this node has extends it.
                     let wr = &mut store.writers[w as usize];
-                    wr.watermark = wr.watermark.max(head.watermark);
+                    if head.from <= wr.watermark {
+                        wr.watermark = wr.watermark.max(head.to);
+                    }
                 }
                 _ if track => {
                     if let Some(rx) = &mut self.ext.rx {
@@ -894,7 +927,7 @@ impl Memberlist {
             if start == i && w.watermark <= have(id) {
                 continue;
             }
-            chunks.open(id, &w.name, w.epoch);
+            chunks.open(id, &w.name, w.epoch, have(id), w.watermark);
             for &(_, version, key) in &picks[start..i] {
                 let value = store.entries.get(key).and_then(|s| s.value.as_deref());
                 chunks.entry(&w.name, w.epoch, key, version, value);
@@ -944,7 +977,7 @@ impl Memberlist {
             if start == i && w.watermark == 0 {
                 continue;
             }
-            chunks.open(wid, &w.name, w.epoch);
+            chunks.open(wid, &w.name, w.epoch, 0, w.watermark);
             for &(_, version, key) in &picks[start..i] {
                 let value = store.entries.get(key).and_then(|s| s.value.as_deref());
                 chunks.entry(&w.name, w.epoch, key, version, value);
@@ -1103,7 +1136,7 @@ fn encode_write(
     codec::start(&mut v, Kind::Writes);
     let at = codec::put_group_head(&mut v, &w.name, w.epoch);
     codec::put_entry(&mut v, key, version, value);
-    codec::patch_group_head(&mut v, at, 0, 1);
+    codec::patch_group_head(&mut v, at, 0, 0, 1);
     Some(Bytes::from(v))
 }
 
@@ -1111,8 +1144,11 @@ fn encode_write(
 mod tests {
     use super::*;
 
-    /// Reads back the groups of messages built by `Chunks` (after a header of `skip` bytes).
-    fn groups(msgs: &[Vec<u8>], skip: usize) -> Vec<(u64, Vec<(alloc::string::String, u64)>)> {
+    type Group = (u64, u64, Vec<u64>);
+
+    /// Reads back the groups of messages built by `Chunks` (after a header of `skip` bytes):
+    /// each part's claim and versions.
+    fn groups(msgs: &[Vec<u8>], skip: usize) -> Vec<Group> {
         let limits = EntryLimits {
             max_key: 100,
             max_value: 100,
@@ -1122,23 +1158,24 @@ mod tests {
             let mut r = Reader::new(&m[skip..]);
             while !r.is_empty() {
                 let h = codec::read_group_head(&mut r).unwrap();
-                let mut entries = Vec::new();
+                let mut versions = Vec::new();
                 for _ in 0..h.count {
-                    let e = codec::read_entry(&mut r, limits).unwrap();
-                    entries.push((e.key.into(), e.version));
+                    versions.push(codec::read_entry(&mut r, limits).unwrap().version);
                 }
-                out.push((h.watermark, entries));
+                out.push((h.from, h.to, versions));
             }
         }
         out
     }
 
     #[test]
-    fn chunks_split_groups_and_put_the_watermark_on_the_last_part() {
+    fn split_groups_claim_contiguous_ranges() {
         let header = alloc::vec![0xaa; 10];
         let mut c = Chunks::new(header.clone(), header, 200);
-        c.open(0, "writer-a", 1);
-        for v in 1..=20u64 {
+        // The receiver has writer-a up to 3; the sender up to 22, plus 23 and 24 from gossip
+        // (past its watermark).
+        c.open(0, "writer-a", 1, 3, 22);
+        for v in 4..=24u64 {
             c.entry(
                 "writer-a",
                 1,
@@ -1147,26 +1184,87 @@ mod tests {
                 Some(&[7; 20]),
             );
         }
-        c.close(20);
-        c.open(1, "writer-b", 2);
+        c.close(22);
+        c.open(1, "writer-b", 2, 0, 5);
         c.close(5);
         let msgs = c.finish();
         assert!(msgs.len() > 2, "{} messages", msgs.len());
         assert!(msgs.iter().all(|m| m.len() <= 200));
         let gs = groups(&msgs, 10);
-        let all: Vec<u64> = gs.iter().flat_map(|g| g.1.iter().map(|e| e.1)).collect();
+        let all: Vec<u64> = gs.iter().flat_map(|g| g.2.iter().copied()).collect();
         assert_eq!(
             all,
-            (1..=20).collect::<Vec<_>>(),
+            (4..=24).collect::<Vec<_>>(),
             "every entry once, in order"
         );
-        // Only the last part of writer-a's group claims its watermark; writer-b's empty
-        // group carries its own.
-        let wms: Vec<u64> = gs.iter().map(|g| g.0).collect();
-        assert_eq!(wms.last(), Some(&5));
-        assert_eq!(wms.iter().filter(|&&w| w == 20).count(), 1);
-        assert_eq!(wms[wms.len() - 2], 20);
-        assert!(wms[..wms.len() - 2].iter().all(|&w| w == 0));
+        // Parts chain: each starts where the previous ended, and claims its last version
+        // (never past the sender's watermark).
+        let a: Vec<&Group> = gs.iter().take(gs.len() - 1).collect();
+        assert_eq!(a[0].0, 3);
+        for w in a.windows(2) {
+            assert_eq!(w[1].0, *w[0].2.last().unwrap());
+        }
+        for p in &a[..a.len() - 1] {
+            let last = *p.2.last().unwrap();
+            assert_eq!(p.1, if last <= 22 { last } else { 0 });
+        }
+        assert_eq!(a[a.len() - 1].1, 22);
+        assert_eq!(gs[gs.len() - 1], (0, 5, Vec::new()));
+    }
+
+    fn kv_node(name: &str) -> Memberlist {
+        let config = crate::Config {
+            kv: super::super::KvConfig::enabled(),
+            ..crate::Config::lan()
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], 7946));
+        Memberlist::new(config, name, addr, b"", [1; 32], Instant::ZERO).unwrap()
+    }
+
+    fn watermark(m: &Memberlist, name: &str, epoch: u32) -> u64 {
+        let store = m.ext.store.as_ref().unwrap();
+        store
+            .find_writer(name, epoch)
+            .map_or(0, |w| store.writers[w as usize].watermark)
+    }
+
+    #[test]
+    fn a_lost_or_late_part_holds_the_watermark_back_until_it_arrives() {
+        // Writer "w" (epoch 9) wrote versions 1..=30; a delta of it in parts of about 200 bytes.
+        let mut header = Vec::new();
+        codec::start(&mut header, Kind::Delta);
+        header.push(0);
+        codec::put_bytes(&mut header, b"peer");
+        let mut c = Chunks::new(header.clone(), header, 200);
+        c.open(0, "w", 9, 0, 30);
+        for v in 1..=30u64 {
+            c.entry("w", 9, &alloc::format!("key-{v:03}"), v, Some(&[7; 20]));
+        }
+        c.close(30);
+        let msgs = c.finish();
+        assert!(msgs.len() >= 4);
+        let mut b = kv_node("b");
+        let now = Instant::ZERO;
+        // Every part but the second arrives: all their entries apply, but the watermark
+        // stops where the gap begins.
+        for (i, m) in msgs.iter().enumerate() {
+            if i != 1 {
+                b.on_user_payload(now, None, m).unwrap();
+            }
+        }
+        let wm = watermark(&b, "w", 9);
+        assert!(wm > 0 && wm < 30, "watermark {wm} stops at the gap");
+        assert!(b.kv_len() < 30 && b.kv_len() > 20);
+        // The missing part arrives late: the watermark extends through it (but not through
+        // the parts that came before it, which a later exchange sends again).
+        b.on_user_payload(now, None, &msgs[1]).unwrap();
+        assert_eq!(b.kv_len(), 30);
+        assert!(watermark(&b, "w", 9) > wm);
+        // Resent in order, the parts bring it to the end.
+        for m in &msgs {
+            b.on_user_payload(now, None, m).unwrap();
+        }
+        assert_eq!(watermark(&b, "w", 9), 30);
     }
 
     #[test]
