@@ -294,6 +294,8 @@ fn a_large_state_crosses_in_chunks_and_resynchronises_a_node_that_was_away() {
             max_value: 4 << 10,
             ..kv_config(ExchangeMode::PushPull, true).kv
         },
+        // Fewer streams than a full exchange has chunks: the rest wait for free streams.
+        max_outbound_streams: 8,
         ..sim_config()
     };
     let mut sim = cluster(6, &config);

@@ -59,7 +59,7 @@ struct JoinProgress {
 }
 
 impl Streams {
-    fn count(&self, inbound: bool) -> usize {
+    pub(crate) fn count(&self, inbound: bool) -> usize {
         self.list
             .iter()
             .filter(|s| (s.role == Role::Serve) == inbound)

@@ -26,6 +26,9 @@ use crate::wire::MessageType;
 
 type R<T> = Result<T, KvDecodeError>;
 
+/// Most chunks waiting for a free stream, in units of `max_chunk` (16 MiB at 64 KiB).
+const OUTBOX_CHUNKS: usize = 256;
+
 /// Room a datagram leaves for a rumor message: memberlist's packet budget less the user
 /// message's type byte, CRC, encryption and label (generously).
 const DATAGRAM_SLACK: usize = 128;
@@ -51,6 +54,8 @@ impl Ext {
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             rx: None,
+            outbox: VecDeque::new(),
+            outbox_bytes: 0,
             next_exchange: first_exchange,
             rounds: 0,
             stats: KvStats::default(),
@@ -862,6 +867,29 @@ impl Memberlist {
                 crc: false,
             });
         } else {
+            self.ext.outbox_bytes += msg.len();
+            self.ext.outbox.push_back((to, msg));
+            // Bounded: the oldest waiting messages give way.
+            while self.ext.outbox_bytes > self.config.kv.max_chunk * OUTBOX_CHUNKS {
+                let Some((_, old)) = self.ext.outbox.pop_front() else {
+                    break;
+                };
+                self.ext.outbox_bytes -= old.len();
+                self.ext.stats.outbox_dropped += 1;
+            }
+            self.kv_flush(now);
+        }
+    }
+
+    /// Opens streams for waiting messages while outbound streams are free.
+    pub(crate) fn kv_flush(&mut self, now: Instant) {
+        while !self.ext.outbox.is_empty()
+            && self.streams.count(false) < self.config.max_outbound_streams
+        {
+            let Some((to, msg)) = self.ext.outbox.pop_front() else {
+                break;
+            };
+            self.ext.outbox_bytes -= msg.len();
             let _ = self.start_user_stream(now, to, &msg);
         }
     }
@@ -1006,6 +1034,15 @@ impl Memberlist {
     // ----- timers -----
 
     pub(crate) fn kv_deadline(&self) -> Option<Instant> {
+        if !self.ext.outbox.is_empty() {
+            // Streams free up as they finish: look again within a gossip interval.
+            let soon = self.last_input + self.config.gossip_interval;
+            return Some(if self.config.kv.exchange_interval.is_zero() {
+                soon
+            } else {
+                soon.min(self.ext.next_exchange)
+            });
+        }
         (self.ext_on() && !self.config.kv.exchange_interval.is_zero())
             .then_some(self.ext.next_exchange)
     }
@@ -1013,6 +1050,7 @@ impl Memberlist {
     /// One exchange round: forget old tombstones and stalled full exchanges, then exchange
     /// with one random rumor peer in the configured mode.
     pub(crate) fn kv_timers(&mut self, now: Instant) {
+        self.kv_flush(now);
         let interval = self.config.kv.exchange_interval;
         if !self.ext_on() || interval.is_zero() || now < self.ext.next_exchange {
             return;

@@ -199,6 +199,8 @@ pub struct KvStats {
     pub refused: u64,
     /// Malformed rumor messages received.
     pub malformed: u64,
+    /// Stream messages dropped because the outbox was full (`kv_outbox_bytes`).
+    pub outbox_dropped: u64,
     /// Broadcasts relayed.
     pub relayed: u64,
     /// Members currently known to run rumor with the extensions on.
@@ -240,6 +242,10 @@ pub(crate) struct Ext {
     pub(crate) seen: HashSet<u64>,
     pub(crate) seen_order: VecDeque<u64>,
     pub(crate) rx: Option<SyncRx>,
+    /// Stream messages waiting for a free outbound stream (a full exchange has more chunks
+    /// than `max_outbound_streams`), oldest first, and their bytes.
+    pub(crate) outbox: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub(crate) outbox_bytes: usize,
     pub(crate) next_exchange: Instant,
     pub(crate) rounds: u64,
     pub(crate) stats: KvStats,
