@@ -397,8 +397,9 @@ impl Memberlist {
     fn on_relay(&mut self, body: &[u8]) -> R<()> {
         let mut r = Reader::new(body);
         let id = r.u64()?;
-        if r.u8()? != MessageType::User as u8 {
-            return Err(KvDecodeError::Unknown(body[8]));
+        let inner = r.u8()?;
+        if inner != MessageType::User as u8 {
+            return Err(KvDecodeError::Unknown(inner));
         }
         let payload = r.rest();
         if !self.ext.first_sight(id, self.config.relay_memory) {
@@ -680,7 +681,6 @@ impl Memberlist {
                 })?;
                 self.ext.rx = Some(SyncRx {
                     id,
-                    from: Box::from(from),
                     started: now,
                     total,
                     got: HashSet::new(),
@@ -696,7 +696,7 @@ impl Memberlist {
         if track && let Some(rx) = &mut self.ext.rx {
             rx.got.insert(index);
             if rx.got.len() as u32 >= rx.total {
-                self.complete_sync(now);
+                self.complete_sync();
             }
         }
         Ok(())
@@ -704,7 +704,7 @@ impl Memberlist {
 
     /// A whole full state arrived: drop what it shows superseded, adopt its watermarks and
     /// forgotten-tombstone floors.
-    fn complete_sync(&mut self, now: Instant) {
+    fn complete_sync(&mut self) {
         let Some(rx) = self.ext.rx.take() else {
             return;
         };
@@ -751,7 +751,6 @@ impl Memberlist {
                 }
             }
         }
-        let _ = (now, &rx.from);
         self.ext.store = Some(store);
         for c in changes {
             self.notify(c);

@@ -216,7 +216,6 @@ pub(crate) fn is_state_section(state: &[u8]) -> bool {
 #[derive(Debug)]
 pub(crate) struct SyncRx {
     pub(crate) id: u64,
-    pub(crate) from: Box<str>,
     pub(crate) started: Instant,
     pub(crate) total: u32,
     pub(crate) got: HashSet<u32>,
