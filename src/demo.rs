@@ -12,7 +12,7 @@ use rumor::runtime::NodeOptions;
 use rumor::{Config, Event, KvConfig, LeaveReason, Member, MemberState};
 use serde_json::json;
 
-use crate::nodes::{self, AgentNode};
+use crate::nodes::{self, Node};
 
 const USAGE: &str = "usage: rumor demo [--nodes N] [--runtime tokio|async-std|mio] [--json]
 Starts N nodes (default 8) on 127.0.0.1, shows each node's view of the cluster as they join,
@@ -44,7 +44,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 type Log = Arc<Mutex<Vec<(Duration, usize, Event)>>>;
 
 struct Demo {
-    nodes: Vec<Option<Box<dyn AgentNode>>>,
+    nodes: Vec<Option<Node>>,
     names: Vec<String>,
     log: Log,
     start: Instant,
@@ -103,6 +103,7 @@ impl Demo {
             let node = nodes::start(runtime, config(), options, sink)
                 .map_err(|e| format!("starting {name} on {runtime}: {e}"))?;
             node.kv_subscribe(String::new())
+                .wait()
                 .map_err(|e| format!("subscribing {name}: {e}"))?;
             nodes.push(Some(node));
             names.push(name);
@@ -118,17 +119,15 @@ impl Demo {
         })
     }
 
-    fn node(&self, i: usize) -> Result<&dyn AgentNode, String> {
-        self.nodes[i]
-            .as_deref()
-            .ok_or_else(|| "node is gone".into())
+    fn node(&self, i: usize) -> Result<&Node, String> {
+        self.nodes[i].as_ref().ok_or_else(|| "node is gone".into())
     }
 
     /// Each live node's view: its members by name.
     fn views(&self) -> Vec<Option<Vec<Member>>> {
         self.nodes
             .iter()
-            .map(|n| n.as_ref().and_then(|n| n.members().ok()))
+            .map(|n| n.as_ref().and_then(|n| n.members().wait().ok()))
             .collect()
     }
 
@@ -228,6 +227,7 @@ impl Demo {
         for i in 1..n {
             self.node(i)?
                 .join(vec![seed])
+                .wait()
                 .map_err(|e| format!("join: {e}"))?;
         }
         self.watch("joining", Duration::from_secs(60), |v, _| {
@@ -243,7 +243,7 @@ impl Demo {
         let victim = n - 1;
         let vname = self.names[victim].clone();
         if let Some(node) = self.nodes[victim].take() {
-            let _ = node.shutdown();
+            let _ = node.shutdown().wait();
         }
         self.say("crash", &format!("{vname} crashes (stops without leaving)"));
         let t0 = Instant::now();
@@ -291,6 +291,7 @@ impl Demo {
         let t0 = Instant::now();
         self.node(leaver)?
             .leave(Duration::from_secs(2))
+            .wait()
             .map_err(|e| format!("leave: {e}"))?;
         let stay: Vec<usize> = (0..n - 2).collect();
         self.watch("leave", Duration::from_secs(30), |_, log| {
@@ -304,7 +305,7 @@ impl Demo {
         })?;
         let leave = t0.elapsed();
         if let Some(node) = self.nodes[leaver].take() {
-            let _ = node.shutdown();
+            let _ = node.shutdown().wait();
         }
         self.say(
             "left",
@@ -318,6 +319,7 @@ impl Demo {
         let t0 = Instant::now();
         self.node(1)?
             .set_meta(b"demo 1, updated".to_vec())
+            .wait()
             .map_err(|e| format!("meta: {e}"))?;
         let watchers: Vec<usize> = (0..n - 2).collect();
         self.watch("metadata update", Duration::from_secs(30), |v, _| {
@@ -341,6 +343,7 @@ impl Demo {
         let payload = b"hello from node-0".to_vec();
         self.node(0)?
             .broadcast(payload.clone())
+            .wait()
             .map_err(|e| format!("broadcast: {e}"))?;
         let receivers: Vec<usize> = (1..n - 2).collect();
         let got = |log: &[(Duration, usize, Event)], i: usize| {
@@ -373,6 +376,7 @@ impl Demo {
         let t0 = Instant::now();
         self.node(1)?
             .kv_set("demo/greeting".into(), b"hello".to_vec())
+            .wait()
             .map_err(|e| format!("kv set: {e}"))?;
         let live: Vec<usize> = (0..n - 2).filter(|&i| i != 1).collect();
         let has_key = |log: &[(Duration, usize, Event)], i: usize| {
@@ -428,7 +432,7 @@ impl Demo {
             );
         }
         for node in self.nodes.iter_mut().filter_map(Option::take) {
-            let _ = node.shutdown();
+            let _ = node.shutdown().wait();
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use rumor_core::runtime::{Faults, NodeOptions};
+use rumor_core::runtime::{Events, Faults, Handle, NodeOptions};
 use rumor_core::{Config, Event, KvEntry, Member};
 
 use crate::backend::Backend;
@@ -83,6 +83,75 @@ pub trait RealNode {
     fn kv_fingerprint(&self) -> u64;
     /// Subscribes to key changes under `prefix`.
     fn kv_subscribe(&self, prefix: &str);
+}
+
+/// Every runtime built on rumor's driver commands its nodes through the same
+/// [`Handle`]: the scenario thread waits for each reply (`join` and `leave` only queue, since
+/// they finish later, as events).
+impl RealNode for Handle {
+    fn addr(&self) -> SocketAddr {
+        self.local_addr()
+    }
+    fn join(&self, seeds: &[SocketAddr]) {
+        drop(Handle::join(self, seeds.to_vec()));
+    }
+    fn leave(&self, timeout: Duration) {
+        drop(Handle::leave(self, timeout));
+    }
+    fn kill(&self) {
+        let _ = self.shutdown().wait();
+    }
+    fn broadcast(&self, payload: &[u8]) {
+        let _ = Handle::broadcast(self, payload.to_vec()).wait();
+    }
+    fn send(&self, to: &str, payload: &[u8], reliable: bool) {
+        let _ = Handle::send(self, to.into(), payload.to_vec(), reliable).wait();
+    }
+    fn set_meta(&self, meta: &[u8]) {
+        let _ = Handle::set_meta(self, meta.to_vec()).wait();
+    }
+    fn set_local_state(&self, state: &[u8]) {
+        let _ = Handle::set_local_state(self, state.to_vec()).wait();
+    }
+    fn members(&self) -> Vec<Member> {
+        Handle::members(self).wait().unwrap_or_default()
+    }
+    fn kv_set(&self, key: &str, value: &[u8]) {
+        let _ = Handle::kv_set(self, key.into(), value.to_vec()).wait();
+    }
+    fn kv_delete(&self, key: &str) {
+        let _ = Handle::kv_delete(self, key.into()).wait();
+    }
+    fn kv_get(&self, key: &str) -> Option<KvEntry> {
+        Handle::kv_get(self, key.into()).wait().ok().flatten()
+    }
+    fn kv_fingerprint(&self) -> u64 {
+        self.with_core(|c, _| c.kv_fingerprint())
+            .wait()
+            .unwrap_or(0)
+    }
+    fn kv_subscribe(&self, prefix: &str) {
+        let _ = Handle::kv_subscribe(self, prefix.into()).wait();
+    }
+}
+
+/// Forwards a node's events to `sink` until the node stops, on any executor.
+pub async fn forward(events: Events, sink: EventSink) {
+    while let Some(e) = events.recv().await {
+        sink.push(e);
+    }
+}
+
+/// Forwards a node's events to `sink` until the node stops, on a thread of its own.
+pub fn forward_on_thread(events: Events, sink: EventSink) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("events".into())
+        .spawn(move || {
+            while let Some(e) = events.recv_blocking() {
+                sink.push(e);
+            }
+        })
+        .map(drop)
 }
 
 /// A runtime adapter under test.

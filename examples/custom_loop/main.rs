@@ -11,13 +11,10 @@ mod node;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use rumor::runtime::NodeOptions;
+use rumor::runtime::{Handle, NodeOptions};
 use rumor::{Config, Event, LeaveReason, Member};
-
-use node::LoopNode;
 
 const USAGE: &str = "\
 usage: custom_loop --name NAME [--bind ADDR] [--join ADDR]...
@@ -36,9 +33,6 @@ names a seed. Commands on standard input, one per line:
   get KEY                  read a key
   del KEY                  delete a key
   leave                    leave gracefully and exit";
-
-/// How long one turn of the loop may wait before it looks at standard input again.
-const TURN: Duration = Duration::from_millis(20);
 
 fn main() -> ExitCode {
     let mut name = None;
@@ -73,107 +67,75 @@ fn main() -> ExitCode {
         kv: rumor::KvConfig::enabled(),
         ..Config::lan()
     };
-    let mut node = match LoopNode::new(config, NodeOptions::new(name, bind)) {
+    let (mut driver, handle, events) = match node::start(config, NodeOptions::new(name, bind)) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("cannot start on {bind}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("listening on {}", node.local_addr());
+    println!("listening on {}", handle.local_addr());
     if !seeds.is_empty() {
-        node.join(&seeds);
+        drop(handle.join(seeds));
     }
 
-    // std cannot wait on a terminal and a socket at once: a thread reads lines and the loop
-    // picks them up between steps.
-    let (tx, commands) = mpsc::channel::<String>();
+    // std cannot wait on a terminal and a socket at once: a thread reads lines and commands
+    // the node through its handle, which works from any thread but the loop's own.
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            command(&handle, line.trim());
         }
     });
 
-    let mut left = false;
-    loop {
-        node.step(TURN, &mut |e| {
-            left |= e == Event::LeaveFinished;
+    while node::turn(&mut driver) {
+        while let Some(e) = events.try_recv() {
             print_event(&e);
-        });
-        while let Ok(line) = commands.try_recv() {
-            command(&mut node, line.trim());
-        }
-        if left {
-            return ExitCode::SUCCESS;
+            if e == Event::LeaveFinished {
+                return ExitCode::SUCCESS;
+            }
         }
     }
+    ExitCode::SUCCESS
 }
 
-/// Runs one line of standard input.
-fn command(node: &mut LoopNode, line: &str) {
+/// Runs one line of standard input, waiting for the node to carry it out.
+fn command(node: &Handle, line: &str) {
     let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let (first, second) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (first, second) = (first.to_string(), second.as_bytes().to_vec());
     let result = match verb {
         "" => Ok(()),
-        "members" => {
-            node.members()
-                .iter()
-                .for_each(|m| println!("  {}", describe(m)));
-            Ok(())
-        }
+        "members" => node.members().wait().map(|members| {
+            members.iter().for_each(|m| println!("  {}", describe(m)));
+        }),
         "join" => match rest.parse() {
-            Ok(seed) => {
-                node.join(&[seed]);
-                Ok(())
-            }
-            Err(_) => Err("join needs an address".to_string()),
+            Ok(seed) => node.join(vec![seed]).wait().map(drop),
+            Err(_) => return eprintln!("join: needs an address"),
         },
-        "broadcast" => {
-            node.broadcast(rest.as_bytes());
-            Ok(())
-        }
-        "send" | "rsend" => {
-            let (to, text) = rest.split_once(' ').unwrap_or((rest, ""));
-            let reliable = verb == "rsend";
-            node.send(to, text.as_bytes(), reliable)
-                .map_err(|e| e.to_string())
-        }
-        "meta" => node.set_meta(rest.as_bytes()).map_err(|e| e.to_string()),
-        "state" => {
-            node.set_local_state(rest.as_bytes());
-            Ok(())
-        }
-        "set" => {
-            let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
-            let (core, now) = node.core_mut();
-            core.kv_set(now, key, value.as_bytes())
-                .map(|v| println!("set {key} at version {v}"))
-                .map_err(|e| e.to_string())
-        }
-        "get" => {
-            match node.core_mut().0.kv_get(rest) {
-                Some(e) => println!(
-                    "{rest} = {:?} (version {}, by {})",
-                    e.value.as_deref().map(String::from_utf8_lossy),
-                    e.version,
-                    e.writer
-                ),
-                None => println!("{rest} is not set"),
-            }
-            Ok(())
-        }
-        "del" => {
-            let (core, now) = node.core_mut();
-            core.kv_delete(now, rest)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        }
+        "broadcast" => node.broadcast(rest.as_bytes().to_vec()).wait(),
+        "send" | "rsend" => node.send(first, second, verb == "rsend").wait(),
+        "meta" => node.set_meta(rest.as_bytes().to_vec()).wait(),
+        "state" => node.set_local_state(rest.as_bytes().to_vec()).wait(),
+        "set" => node
+            .kv_set(first.clone(), second)
+            .wait()
+            .map(|v| println!("set {first} at version {v}")),
+        "get" => node.kv_get(rest.to_string()).wait().map(|e| match e {
+            Some(e) => println!(
+                "{rest} = {:?} (version {}, by {})",
+                e.value.as_deref().map(String::from_utf8_lossy),
+                e.version,
+                e.writer
+            ),
+            None => println!("{rest} is not set"),
+        }),
+        "del" => node.kv_delete(rest.to_string()).wait().map(drop),
+        // The loop exits once the leave has gone out.
         "leave" => {
-            node.leave(Duration::from_secs(5));
+            drop(node.leave(Duration::from_secs(5)));
             Ok(())
         }
-        _ => Err(format!("unknown command {verb:?} (see --help)")),
+        _ => return eprintln!("unknown command {verb:?} (see --help)"),
     };
     if let Err(e) = result {
         eprintln!("{verb}: {e}");

@@ -15,7 +15,7 @@ use rumor::runtime::NodeOptions;
 use rumor::wire::{Keyring, SecretKey};
 use rumor::{Config, ExchangeMode, MemberState};
 
-use crate::nodes::{self, AgentNode};
+use crate::nodes;
 
 const USAGE: &str = "usage: rumor agent [--name N] [--bind IP] [--port P] [--advertise-addr IP]
   [--advertise-port P] [--join HOST:PORT,...] [--meta TEXT] [--key BASE64] [--label TEXT]
@@ -267,7 +267,7 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
     };
     let kv = flags.config.kv.enabled;
     // Every key's changes, from the start.
-    if kv && let Err(e) = node.kv_subscribe(String::new()) {
+    if kv && let Err(e) = node.kv_subscribe(String::new()).wait() {
         json::emit(json::error(None, &format!("kv subscribe: {e}"), false));
     }
     {
@@ -284,7 +284,7 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
         flags.advertise_port.unwrap_or(local.port()),
     );
     if !flags.join.is_empty() {
-        command(&*node, kv, "join", &flags.join_arg());
+        command(&node, kv, "join", &flags.join_arg());
     }
     json::emit(serde_json::json!({
         "event": "ready", "name": flags.name, "addr": adv.ip().to_string(), "port": adv.port(),
@@ -302,9 +302,9 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
         if matches!(cmd, "shutdown" | "quit" | "exit") {
             break;
         }
-        command(&*node, kv, cmd, rest);
+        command(&node, kv, cmd, rest);
     }
-    let _ = node.shutdown();
+    let _ = node.shutdown().wait();
     json::emit(serde_json::json!({"event": "shutdown", "name": flags.name}));
     let _ = std::io::stdout().flush();
     ExitCode::SUCCESS
@@ -327,7 +327,7 @@ fn one_key<'a>(cmd: &str, rest: &'a str) -> Result<&'a str, String> {
 }
 
 /// Runs one command line and prints its answer; `kv`: the replicated map is on.
-fn command(node: &dyn AgentNode, kv: bool, cmd: &str, rest: &str) {
+fn command(node: &rumor::runtime::Handle, kv: bool, cmd: &str, rest: &str) {
     let (base, b64) = match cmd.strip_suffix("-b64") {
         Some(b) => (b, true),
         None => (cmd, false),
@@ -357,14 +357,14 @@ fn command(node: &dyn AgentNode, kv: bool, cmd: &str, rest: &str) {
         };
         match base {
             "members" if !b64 => {
-                let mut ms = node.members().map_err(fail)?;
+                let mut ms = node.members().wait().map_err(fail)?;
                 ms.retain(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect));
                 ms.sort_by(|a, b| a.name.cmp(&b.name));
                 let list: Vec<_> = ms.iter().map(|m| json::member("name", m)).collect();
                 Ok(serde_json::json!({"event": "members", "members": list}))
             }
             "broadcast" => {
-                node.broadcast(bytes(rest)?).map_err(fail)?;
+                node.broadcast(bytes(rest)?).wait().map_err(fail)?;
                 Ok(ok(serde_json::json!({"queued": 1})))
             }
             "send" | "send-reliable" => {
@@ -373,20 +373,21 @@ fn command(node: &dyn AgentNode, kv: bool, cmd: &str, rest: &str) {
                     return Err("usage: send NODE TEXT".into());
                 }
                 node.send(to.into(), bytes(text)?, base == "send-reliable")
+                    .wait()
                     .map_err(fail)?;
                 Ok(ok(serde_json::json!({"to": to})))
             }
             "local-state" => {
-                node.set_local_state(bytes(rest)?).map_err(fail)?;
+                node.set_local_state(bytes(rest)?).wait().map_err(fail)?;
                 Ok(ok(serde_json::json!({})))
             }
             "meta" => {
-                node.set_meta(bytes(rest)?).map_err(fail)?;
+                node.set_meta(bytes(rest)?).wait().map_err(fail)?;
                 Ok(ok(serde_json::json!({})))
             }
             "join" if !b64 => {
                 let seeds = parse_addrs(rest)?;
-                let r = node.join(seeds).map_err(fail)?;
+                let r = node.join(seeds).wait().map_err(fail)?;
                 if r.contacted == 0 {
                     return Err(format!("no seed answered ({} failed)", r.failed));
                 }
@@ -398,7 +399,7 @@ fn command(node: &dyn AgentNode, kv: bool, cmd: &str, rest: &str) {
                 } else {
                     go_duration(rest).ok_or_else(|| format!("bad duration {rest}"))?
                 };
-                node.leave(timeout).map_err(fail)?;
+                node.leave(timeout).wait().map_err(fail)?;
                 Ok(ok(serde_json::json!({})))
             }
             "set" => {
@@ -407,19 +408,22 @@ fn command(node: &dyn AgentNode, kv: bool, cmd: &str, rest: &str) {
                 if key.is_empty() {
                     return Err(format!("usage: {cmd} KEY VALUE"));
                 }
-                let version = node.kv_set(key.into(), bytes(value)?).map_err(fail)?;
+                let version = node
+                    .kv_set(key.into(), bytes(value)?)
+                    .wait()
+                    .map_err(fail)?;
                 Ok(ok(serde_json::json!({"version": version})))
             }
             "del" if !b64 => {
                 need_kv()?;
                 let key = one_key(cmd, rest)?;
-                let version = node.kv_delete(key.into()).map_err(fail)?;
+                let version = node.kv_delete(key.into()).wait().map_err(fail)?;
                 Ok(ok(serde_json::json!({"version": version})))
             }
             "get" if !b64 => {
                 need_kv()?;
                 let key = one_key(cmd, rest)?;
-                Ok(match node.kv_get(key.into()).map_err(fail)? {
+                Ok(match node.kv_get(key.into()).wait().map_err(fail)? {
                     Some(e) => json::kv(Some(cmd), key, e.value.as_deref(), e.version, &e.writer),
                     None => json::kv(Some(cmd), key, None, 0, ""),
                 })

@@ -162,7 +162,7 @@ fn make_backend(name: &str, seed: u64) -> Box<dyn Backend> {
         "tokio" => Box::new(RealBackend::new(Tokio::new())),
         "async-std" => Box::new(RealBackend::new(AsyncStd)),
         "smol" => Box::new(RealBackend::new(Smol::new())),
-        "mio" => Box::new(RealBackend::new(Mio)),
+        "mio" => Box::new(RealBackend::new(Mio::new())),
         "custom" => Box::new(RealBackend::new(Custom)),
         _ => unreachable!("backend names are checked when parsed"),
     }

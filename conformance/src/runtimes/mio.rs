@@ -1,115 +1,78 @@
-//! rumor-mio as a [`Runtime`]: each node runs [`rumor_mio::Node::run`] on a thread of its own,
-//! and a second thread forwards its events.
+//! rumor-mio as a [`Runtime`]: every node of a backend on one [`rumor_mio::Reactor`], run by
+//! one thread; events are forwarded by a thread per node.
 
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::thread::JoinHandle;
 
-use rumor_core::runtime::NodeOptions;
-use rumor_core::{Config, KvEntry, Member};
+use rumor_core::Config;
+use rumor_core::runtime::{Handle, NodeOptions};
+use rumor_mio::{Reactor, Spawner};
 
-use crate::real::{EventSink, RealNode, Runtime};
+use crate::real::{EventSink, Runtime, forward_on_thread};
 
-/// Nodes on mio, a thread each.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Mio;
-
-/// One node on [`Mio`]: its `Handle` and the thread running its loop.
+/// Nodes on one mio reactor thread. The thread ends once every node has shut down and this
+/// is dropped.
 #[derive(Debug)]
-pub struct Node {
-    handle: rumor_mio::Handle,
-    thread: Mutex<Option<JoinHandle<io::Result<()>>>>,
+pub struct Mio {
+    spawner: Option<Spawner>,
+    thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-impl Runtime for Mio {
-    type Node = Node;
-    fn name(&self) -> &'static str {
-        "mio"
-    }
-    fn start(&mut self, config: Config, options: NodeOptions, sink: EventSink) -> io::Result<Node> {
-        let name = options.name.clone();
-        let (node, handle, events) = rumor_mio::Node::new(config, options)?;
-        let thread = thread::Builder::new()
-            .name(format!("node {name}"))
-            .spawn(move || node.run())?;
-        thread::Builder::new()
-            .name(format!("events {name}"))
-            .spawn(move || {
-                while let Some(e) = events.recv() {
-                    sink.push(e);
-                }
-            })?;
-        Ok(Node {
-            handle,
-            thread: Mutex::new(Some(thread)),
-        })
+impl Mio {
+    /// Starts the reactor's thread.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses a poll instance or a thread.
+    pub fn new() -> Self {
+        let reactor = Reactor::new().expect("mio reactor");
+        let spawner = reactor.spawner();
+        let thread = std::thread::Builder::new()
+            .name("mio reactor".into())
+            .spawn(move || reactor.run())
+            .expect("reactor thread");
+        Self {
+            spawner: Some(spawner),
+            thread: Some(thread),
+        }
     }
 }
 
-impl RealNode for Node {
-    fn addr(&self) -> SocketAddr {
-        self.handle.local_addr()
+impl Default for Mio {
+    fn default() -> Self {
+        Self::new()
     }
-    fn join(&self, seeds: &[SocketAddr]) {
-        let h = self.handle.clone();
-        let seeds = seeds.to_vec();
-        thread::spawn(move || h.join(seeds));
-    }
-    fn leave(&self, timeout: Duration) {
-        let h = self.handle.clone();
-        thread::spawn(move || h.leave(timeout));
-    }
-    fn kill(&self) {
-        let _ = self.handle.shutdown();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let result = t.join();
-            // A node whose loop failed fails the scenario (unless it is already failing).
-            if !thread::panicking() {
-                match result {
-                    Err(_) => panic!("mio node thread panicked"),
-                    Ok(Err(e)) => panic!("mio node loop failed: {e}"),
-                    Ok(Ok(())) => {}
-                }
+}
+
+impl Drop for Mio {
+    fn drop(&mut self) {
+        drop(self.spawner.take());
+        if let Some(t) = self.thread.take() {
+            // A reactor whose loop failed fails the scenario (unless it is already failing).
+            match t.join() {
+                Ok(Ok(())) => {}
+                _ if std::thread::panicking() => {}
+                Ok(Err(e)) => panic!("mio reactor failed: {e}"),
+                Err(_) => panic!("mio reactor panicked"),
             }
         }
     }
-    fn broadcast(&self, payload: &[u8]) {
-        let _ = self.handle.broadcast(payload.to_vec());
+}
+
+impl Runtime for Mio {
+    type Node = Handle;
+    fn name(&self) -> &'static str {
+        "mio"
     }
-    fn send(&self, to: &str, payload: &[u8], reliable: bool) {
-        let _ = self.handle.send(to.into(), payload.to_vec(), reliable);
-    }
-    fn set_meta(&self, meta: &[u8]) {
-        let _ = self.handle.set_meta(meta.to_vec());
-    }
-    fn set_local_state(&self, state: &[u8]) {
-        let _ = self.handle.set_local_state(state.to_vec());
-    }
-    fn members(&self) -> Vec<Member> {
-        self.handle.members().unwrap_or_default()
-    }
-    fn kv_set(&self, key: &str, value: &[u8]) {
-        let _ = self.handle.kv_set(key.into(), value.to_vec());
-    }
-    fn kv_delete(&self, key: &str) {
-        let _ = self.handle.kv_delete(key.into());
-    }
-    fn kv_get(&self, key: &str) -> Option<KvEntry> {
-        self.handle.kv_get(key.into()).ok().flatten()
-    }
-    fn kv_fingerprint(&self) -> u64 {
-        self.handle
-            .with_core(|c, _| c.kv_fingerprint())
-            .unwrap_or(0)
-    }
-    fn kv_subscribe(&self, prefix: &str) {
-        let _ = self.handle.kv_subscribe(prefix.into());
+    fn start(
+        &mut self,
+        config: Config,
+        options: NodeOptions,
+        sink: EventSink,
+    ) -> io::Result<Handle> {
+        let spawner = self.spawner.as_ref().ok_or(io::ErrorKind::NotConnected)?;
+        let (handle, events) = spawner.spawn(config, options)?;
+        forward_on_thread(events, sink)?;
+        Ok(handle)
     }
 }

@@ -1,10 +1,13 @@
-//! What every runtime adapter needs besides the state machine, so that no adapter writes it
-//! again: the clock conversion, the options that start a node, binding the UDP socket and TCP
-//! listener on one port, the errors a `Handle` returns, and the fault-injection hook that test
-//! backends use to drop datagrams, cut links and freeze a node.
+//! Everything a node needs around the state machine, written once for every runtime: the
+//! [`Driver`] (the node loop: the state machine, its streams and their buffers, the drain order
+//! after every input, commands, join and leave waiters, event backpressure), the [`Handle`]
+//! and [`Events`] an application holds, the clock conversion, the options that start a node,
+//! binding the UDP socket and TCP listener on one port, and the fault-injection hook that
+//! test backends use to drop datagrams, cut links and freeze a node.
 //!
-//! This module is plain `std` glue for adapters (it is compiled only with the `std` feature);
-//! the [`Memberlist`] state machine never uses it and never does I/O.
+//! A runtime adapter implements [`Transport`] (its sockets and one timer) and polls the
+//! driver; nothing else. This module is `std` glue (compiled only with the `std` feature); the
+//! [`Memberlist`] state machine never uses it and never does I/O.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -16,6 +19,19 @@ use std::io;
 use std::net::{TcpListener, UdpSocket};
 
 use crate::{CommandError, Config, ConfigError, Instant, Memberlist};
+
+mod driver;
+mod events;
+mod handle;
+mod pool;
+
+pub use driver::{
+    Accepted, ConnectFuture, Connection, Dialing, Driver, READ_BUF, Received, Transport,
+    nonblocking,
+};
+pub use events::Events;
+pub use handle::{Handle, Reply};
+pub use pool::{Injector, Pool};
 
 /// Converts between the OS monotonic clock and the core's [`Instant`].
 #[derive(Debug, Clone, Copy)]
@@ -251,63 +267,5 @@ impl From<crate::kv::KvError> for NodeError {
 impl From<CommandError> for NodeError {
     fn from(e: CommandError) -> Self {
         Self::Command(e)
-    }
-}
-
-/// The size of the buffer an adapter reads datagrams and stream bytes into: the largest UDP
-/// payload.
-pub const READ_BUF: usize = 65_536;
-
-/// The callers waiting for a join or a leave to finish, until the core reports
-/// [`Event::JoinFinished`](crate::Event::JoinFinished) or
-/// [`Event::LeaveFinished`](crate::Event::LeaveFinished). `J` and `L` are an adapter's reply
-/// channels.
-#[derive(Debug)]
-pub struct Waiters<J, L> {
-    joins: Vec<(u64, J)>,
-    leaves: Vec<L>,
-}
-
-impl<J, L> Default for Waiters<J, L> {
-    fn default() -> Self {
-        Self {
-            joins: Vec::new(),
-            leaves: Vec::new(),
-        }
-    }
-}
-
-impl<J, L> Waiters<J, L> {
-    /// Waits for the join that [`Memberlist::join`] numbered `id`.
-    pub fn join(&mut self, id: u64, reply: J) {
-        self.joins.push((id, reply));
-    }
-
-    /// Waits for the leave in progress.
-    pub fn leave(&mut self, reply: L) {
-        self.leaves.push(reply);
-    }
-
-    /// Hands the replies that `event` completes to `join` and `leave`.
-    pub fn resolve(
-        &mut self,
-        event: &crate::Event,
-        mut join: impl FnMut(J, JoinResult),
-        mut leave: impl FnMut(L),
-    ) {
-        match *event {
-            crate::Event::JoinFinished {
-                id,
-                contacted,
-                failed,
-            } => {
-                if let Some(i) = self.joins.iter().position(|(j, _)| *j == id) {
-                    let (_, reply) = self.joins.swap_remove(i);
-                    join(reply, JoinResult { contacted, failed });
-                }
-            }
-            crate::Event::LeaveFinished => self.leaves.drain(..).for_each(&mut leave),
-            _ => {}
-        }
     }
 }
