@@ -279,6 +279,10 @@ pub struct Driver<T: Transport> {
     accept_paused: Option<Instant>,
     /// The deadline the transport's timer is set for.
     armed: Option<std::time::Instant>,
+    /// [`wake_at`](Self::wake_at) as of the end of the last poll.
+    next_wake: Option<std::time::Instant>,
+    /// The waker the inbox holds, while it holds one.
+    inbox_waker: Option<core::task::Waker>,
     buf: Vec<u8>,
     out: Vec<u8>,
     ids: Vec<StreamId>,
@@ -327,6 +331,8 @@ impl<T: Transport> Driver<T> {
             leaves: Vec::new(),
             accept_paused: None,
             armed: None,
+            next_wake: None,
+            inbox_waker: None,
             buf: alloc::vec![0; READ_BUF],
             out: Vec::with_capacity(READ_BUF),
             ids: Vec::new(),
@@ -354,6 +360,10 @@ impl<T: Transport> Driver<T> {
     /// the next look at whether it may go on.
     pub fn wake_at(&self) -> Option<std::time::Instant> {
         self.transport.as_ref()?;
+        self.next_wake
+    }
+
+    fn compute_wake(&self) -> Option<std::time::Instant> {
         let at = if self.paused() {
             Some(self.now + super::PAUSE_POLL)
         } else {
@@ -391,6 +401,7 @@ impl<T: Transport> Driver<T> {
                 busy |= self.drive_streams(cx);
                 self.run_timers();
                 if busy {
+                    self.next_wake = self.compute_wake();
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
@@ -398,7 +409,8 @@ impl<T: Transport> Driver<T> {
                     continue;
                 }
             }
-            let Some(at) = self.wake_at() else {
+            self.next_wake = self.compute_wake();
+            let Some(at) = self.next_wake else {
                 return Poll::Pending;
             };
             let Some(t) = self.transport.as_mut() else {
@@ -413,12 +425,14 @@ impl<T: Transport> Driver<T> {
             }
             self.armed = None;
         }
+        self.next_wake = self.compute_wake();
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 
     fn run_commands(&mut self, cx: &Context<'_>) {
-        self.shared.take_commands(cx, &mut self.commands);
+        self.shared
+            .take_commands(cx, &mut self.inbox_waker, &mut self.commands);
         if self.commands.is_empty() && self.shared.abandoned() {
             return self.stop();
         }

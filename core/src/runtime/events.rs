@@ -4,6 +4,7 @@
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use core::pin::Pin;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::sync::mpsc::RecvTimeoutError;
@@ -25,6 +26,8 @@ pub(crate) struct EventQueue {
     state: Mutex<State>,
     arrived: Condvar,
     capacity: usize,
+    /// How many events wait, kept beside the lock so the driver can look without it.
+    queued: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +49,7 @@ impl EventQueue {
             state: Mutex::default(),
             arrived: Condvar::new(),
             capacity: capacity.max(1),
+            queued: AtomicUsize::new(0),
         })
     }
 
@@ -60,6 +64,7 @@ impl EventQueue {
             return;
         }
         s.events.push_back(event);
+        self.queued.store(s.events.len(), Ordering::Release);
         let waker = s.receiver.take();
         drop(s);
         self.arrived.notify_one();
@@ -70,6 +75,9 @@ impl EventQueue {
 
     /// Whether the application has room for more events; if not, `cx` is woken when it has.
     pub(crate) fn has_room(&self, cx: &Context<'_>) -> bool {
+        if self.queued.load(Ordering::Acquire) < self.capacity {
+            return true;
+        }
         let mut s = self.lock();
         if s.dropped || s.events.len() < self.capacity {
             return true;
@@ -95,6 +103,7 @@ impl EventQueue {
     /// Takes the next event, waking the driver if that made room.
     fn pop(&self, s: &mut State) -> Option<Event> {
         let e = s.events.pop_front()?;
+        self.queued.store(s.events.len(), Ordering::Release);
         if s.events.len() < self.capacity
             && let Some(w) = s.driver.take()
         {
@@ -190,6 +199,7 @@ impl Drop for Events {
         let mut s = self.queue.lock();
         s.dropped = true;
         s.events.clear();
+        self.queue.queued.store(0, Ordering::Release);
         let waker = s.driver.take();
         drop(s);
         if let Some(w) = waker {

@@ -10,7 +10,7 @@ use core::fmt;
 use core::future::Future;
 use core::net::SocketAddr;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     health: AtomicU32,
     /// Live [`Handle`]s: the node shuts down when the last one is dropped.
     handles: AtomicUsize,
+    /// Set whenever the inbox's waker is taken: a command arrived, or the last handle went.
+    pending: AtomicBool,
 }
 
 #[derive(Default)]
@@ -62,6 +64,7 @@ impl Shared {
             alive: AtomicUsize::new(1),
             health: AtomicU32::new(0),
             handles: AtomicUsize::new(0),
+            pending: AtomicBool::new(true),
         })
     }
 
@@ -75,20 +78,29 @@ impl Shared {
     }
 
     /// Moves the waiting commands into `into` (which should be empty); if there are none,
-    /// `cx` is woken when one arrives.
-    pub(crate) fn take_commands(&self, cx: &Context<'_>, into: &mut VecDeque<Command>) {
-        let mut inbox = self.lock();
-        if inbox.commands.is_empty() {
-            if !inbox
-                .waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                inbox.waker = Some(cx.waker().clone());
-            }
-        } else {
-            core::mem::swap(&mut inbox.commands, into);
+    /// `cx` is woken when one arrives. `held` is the driver's copy of the waker the inbox
+    /// holds: while it is current and nothing arrived, this takes no lock.
+    pub(crate) fn take_commands(
+        &self,
+        cx: &Context<'_>,
+        held: &mut Option<Waker>,
+        into: &mut VecDeque<Command>,
+    ) {
+        let current = held.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if current && !self.pending.load(Ordering::Acquire) {
+            return;
         }
+        let mut inbox = self.lock();
+        self.pending.store(false, Ordering::Release);
+        core::mem::swap(&mut inbox.commands, into);
+        if !inbox
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            inbox.waker = Some(cx.waker().clone());
+        }
+        *held = inbox.waker.clone();
     }
 
     /// Whether a shutdown waits in the inbox (a paused node still obeys it, as a stopped
@@ -139,6 +151,7 @@ impl Drop for Handle {
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             let waker = self.shared.lock().waker.take();
+            self.shared.pending.store(true, Ordering::Release);
             if let Some(w) = waker {
                 w.wake();
             }
@@ -197,6 +210,7 @@ impl Handle {
         let mut inbox = self.shared.lock();
         if !inbox.closed {
             inbox.commands.push_back(make(tx));
+            self.shared.pending.store(true, Ordering::Release);
             if let Some(w) = inbox.waker.take() {
                 drop(inbox);
                 w.wake();
