@@ -61,7 +61,12 @@ fn a_crash_is_traced_and_counted() {
             let mut sim = Sim::new(5, LinkModel::default());
             let n = 5;
             for i in 0..n {
-                sim.add_node(Config::local(), &format!("node-{i}"), b"");
+                let name = format!("node-{i}");
+                let config = Config {
+                    metric_labels: vec![("node".into(), name.clone())],
+                    ..Config::local()
+                };
+                sim.add_node(config, &name, b"");
             }
             for i in 1..n {
                 sim.with(i, |c, now| c.join(now, &[Sim::addr_of(0)]));
@@ -84,15 +89,50 @@ fn a_crash_is_traced_and_counted() {
             seen.len()
         );
     }
-    let counters: Vec<(String, u64)> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
+    let snapshot = snapshotter.snapshot().into_vec();
+    let counters: Vec<(String, u64)> = snapshot
+        .iter()
         .filter_map(|(key, _, _, v)| match v {
-            DebugValue::Counter(c) => Some((key.key().name().to_string(), c)),
+            DebugValue::Counter(c) => Some((key.key().name().to_string(), *c)),
             _ => None,
         })
         .collect();
+    // Every metric carries its node's label, so that nodes in one process can be told apart.
+    for (key, _, _, _) in &snapshot {
+        let labels: Vec<_> = key.key().labels().collect();
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.key() == "node" && l.value().starts_with("node-")),
+            "{} has no node label: {labels:?}",
+            key.key().name()
+        );
+    }
+    let named = |name: &'static str| {
+        snapshot
+            .iter()
+            .filter(move |(k, ..)| k.key().name() == name)
+    };
+    for want in [
+        "memberlist.probeNode",
+        "memberlist.pushPullNode",
+        "memberlist.size.remote",
+        "memberlist.queue.broadcasts",
+    ] {
+        assert!(
+            named(want).any(|(.., v)| matches!(v, DebugValue::Histogram(h) if !h.is_empty())),
+            "histogram {want} missing or empty"
+        );
+    }
+    // memberlist.node.instances, by state, as of each node's last push/pull: after the crash,
+    // four alive members.
+    let alive = named("memberlist.node.instances").any(|(k, .., v)| {
+        k.key()
+            .labels()
+            .any(|l| l.key() == "node_state" && l.value() == "alive")
+            && matches!(v, DebugValue::Gauge(g) if g.into_inner() == 4.0)
+    });
+    assert!(alive, "no node counted the four alive members left");
     for want in [
         "memberlist.msg.alive",
         "memberlist.msg.suspect",
@@ -101,6 +141,7 @@ fn a_crash_is_traced_and_counted() {
         "memberlist.udp.received",
         "memberlist.tcp.connect",
         "memberlist.tcp.accept",
+        "memberlist.tcp.sent",
     ] {
         assert!(
             counters.iter().any(|(k, v)| k == want && *v > 0),

@@ -22,7 +22,6 @@ impl Awareness {
     pub(crate) fn apply(&mut self, delta: i32) {
         let s = i64::from(self.score) + i64::from(delta);
         self.score = s.clamp(0, i64::from(self.max.saturating_sub(1))) as u32;
-        crate::observe::gauge!("memberlist.health.score", self.score);
     }
 
     /// The health score; 0 is healthy.

@@ -1,6 +1,7 @@
 //! Configuration. Every default comes from memberlist's `DefaultLANConfig`,
 //! `DefaultWANConfig` or `DefaultLocalConfig` (memberlist 0.2.2 `config.go`), named where used.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
@@ -148,6 +149,9 @@ pub struct Config {
     /// from their push/pull state and messages. Only for clusters without Go nodes: a Go
     /// peer would receive rumor's messages as user data.
     pub assume_rumor_peers: bool,
+    /// Labels on every metric this node emits (`MetricLabels`), for example
+    /// `("node", name)` to tell the nodes of one process apart. Cargo feature `metrics`.
+    pub metric_labels: Vec<(String, String)>,
 }
 
 impl fmt::Debug for Config {
@@ -256,6 +260,7 @@ impl Config {
             relay_broadcasts: false,
             relay_memory: 8192,
             assume_rumor_peers: false,
+            metric_labels: Vec::new(),
         }
     }
 

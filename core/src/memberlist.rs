@@ -196,6 +196,8 @@ pub struct Memberlist {
     pub(crate) follow_ups: u8,
     /// The replicated map and relayed broadcasts.
     pub(crate) ext: crate::kv::Ext,
+    /// This node's metrics, registered with its labels.
+    pub(crate) metrics: crate::observe::Metrics,
 }
 
 impl core::fmt::Debug for Memberlist {
@@ -283,6 +285,7 @@ impl Memberlist {
             reply_to: None,
             follow_ups: 0,
             ext: crate::kv::Ext::new(store, first_exchange),
+            metrics: crate::observe::Metrics::new(&config.metric_labels),
             config,
         };
         // memberlist's setAlive: our own alive, incarnation 1, through the normal rules.
@@ -391,11 +394,12 @@ impl Memberlist {
         from: SocketAddr,
         data: &[u8],
     ) -> Result<(), InputError> {
-        crate::observe::count!("memberlist.udp.received", data.len());
+        self.metrics
+            .count(crate::observe::Counter::UdpReceived, data.len() as u64);
         let r = self.ingest_packet(now, from, data);
         if let Err(e) = &r {
             crate::observe::decision!(debug, from = %from, error = %e, "dropped a datagram");
-            crate::observe::count!("rumor.udp.dropped");
+            self.metrics.count(crate::observe::Counter::UdpDropped, 1);
             let _ = e;
         }
         self.drive(now);
@@ -432,14 +436,14 @@ impl Memberlist {
         {
             self.abandon_stream(id);
         }
-        self.awareness.apply(1);
+        self.adjust_health(1);
         let grace = now + self.config.probe_interval;
         self.defer_suspicions(grace);
         if let Some(i) = self.self_index() {
             let inc = self.members.get(i).incarnation;
             self.refute(inc);
             // `refute` already counted against our health; once is enough.
-            self.awareness.apply(-1);
+            self.adjust_health(-1);
         }
     }
 
@@ -542,7 +546,8 @@ impl Memberlist {
         let _ = now;
         while let Some(out) = self.outgoing.pop_front() {
             if let Some(t) = self.build_transmit(out, buf) {
-                crate::observe::count!("memberlist.udp.sent", t.len);
+                self.metrics
+                    .count(crate::observe::Counter::UdpSent, t.len as u64);
                 return Some(t);
             }
         }
@@ -551,7 +556,20 @@ impl Memberlist {
 
     /// The next stream command.
     pub fn poll_stream(&mut self) -> Option<StreamCommand> {
-        self.stream_cmds.pop_front()
+        let c = self.stream_cmds.pop_front();
+        if let Some(StreamCommand::Send { data, .. }) = &c {
+            let sent = data.len() as u64;
+            self.metrics.count(crate::observe::Counter::TcpSent, sent);
+        }
+        c
+    }
+
+    /// Changes Lifeguard's health score by `delta` and reports it.
+    pub(crate) fn adjust_health(&mut self, delta: i32) {
+        self.awareness.apply(delta);
+        let score = f64::from(self.awareness.score());
+        self.metrics
+            .gauge(crate::observe::Gauge::HealthScore, score);
     }
 
     /// The next event.
@@ -709,7 +727,7 @@ impl Memberlist {
     /// A stream connection from `peer` was accepted. Returns its id, or `None` if too many
     /// inbound streams are open (close the connection).
     pub fn accept_stream(&mut self, now: Instant, peer: SocketAddr) -> Option<StreamId> {
-        crate::observe::count!("memberlist.tcp.accept");
+        self.metrics.count(crate::observe::Counter::TcpAccept, 1);
         self.streams.accept(now, peer, &self.config)
     }
 

@@ -389,7 +389,7 @@ impl Memberlist {
                 Ok(())
             }
             Message::Ack(a) => {
-                self.on_ack(a.seq_no);
+                self.on_ack(a.seq_no, now);
                 *changed = true;
                 Ok(())
             }

@@ -25,6 +25,8 @@ pub(crate) struct Probe {
     pub(crate) timeout_at: Instant,
     /// When the probe fails: start + the awareness-scaled probe interval.
     pub(crate) end_at: Instant,
+    /// When the ping went out.
+    pub(crate) started: Instant,
     pub(crate) indirect: bool,
     pub(crate) expected_nacks: u32,
     pub(crate) nacks: u32,
@@ -60,6 +62,10 @@ impl Memberlist {
         if now >= self.next_probe {
             self.next_probe = advance(self.next_probe, self.config.probe_interval, now);
             self.probe_tick_pending = true;
+            // memberlist samples this every `QueueCheckInterval`; once a probe interval here.
+            let queued = self.queued_broadcasts() as f64;
+            self.metrics
+                .sample(crate::observe::Histogram::QueueBroadcasts, queued);
         }
         if let Some(p) = &self.probe
             && !p.indirect
@@ -112,6 +118,10 @@ impl Memberlist {
             );
             let seq = self.next_seq_no();
             let interval = self.awareness.scale(self.config.probe_interval);
+            if interval > self.config.probe_interval {
+                self.metrics
+                    .count(crate::observe::Counter::DegradedProbe, 1);
+            }
             self.probe = Some(Probe {
                 seq,
                 to,
@@ -120,6 +130,7 @@ impl Memberlist {
                 pmax,
                 timeout_at: now + self.config.probe_timeout,
                 end_at: now + interval,
+                started: now,
                 indirect: false,
                 expected_nacks: 0,
                 nacks: 0,
@@ -178,6 +189,7 @@ impl Memberlist {
     /// and suspect the target.
     fn probe_failed(&mut self, now: Instant) {
         let Some(p) = self.probe.take() else { return };
+        self.probe_took(p.started, now);
         if let Some(id) = p.fallback {
             self.abandon_stream(id);
         }
@@ -186,7 +198,7 @@ impl Memberlist {
         } else {
             1
         };
-        self.awareness.apply(delta);
+        self.adjust_health(delta);
         let name = core::mem::take(&mut self.probe_target);
         let me = self.name.clone();
         let s = Suspect {
@@ -199,14 +211,15 @@ impl Memberlist {
     }
 
     /// An ack for `seq` arrived (datagram, relayed, or stream ping).
-    pub(crate) fn on_ack(&mut self, seq: u32) {
+    pub(crate) fn on_ack(&mut self, seq: u32, now: Instant) {
         if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
-            if let Some(p) = self.probe.take()
-                && let Some(id) = p.fallback
-            {
-                self.abandon_stream(id);
+            if let Some(p) = self.probe.take() {
+                self.probe_took(p.started, now);
+                if let Some(id) = p.fallback {
+                    self.abandon_stream(id);
+                }
             }
-            self.awareness.apply(-1);
+            self.adjust_health(-1);
             return;
         }
         if let Some(i) = self.relays.iter().position(|r| r.our_seq == seq) {
@@ -216,6 +229,13 @@ impl Memberlist {
                 seq: r.their_seq,
             });
         }
+    }
+
+    /// memberlist's `probeNode` timing, in milliseconds.
+    fn probe_took(&self, started: Instant, now: Instant) {
+        let ms = now.saturating_duration_since(started).as_secs_f64() * 1e3;
+        self.metrics
+            .sample(crate::observe::Histogram::ProbeNode, ms);
     }
 
     /// A nack for `seq`: a relay could not reach our target, but it is alive itself.

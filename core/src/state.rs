@@ -184,7 +184,7 @@ impl Memberlist {
         gossip: bool,
         now: Instant,
     ) {
-        crate::observe::count!("memberlist.msg.alive");
+        self.metrics.count(crate::observe::Counter::MsgAlive, 1);
         let is_local = a.node == &*self.name;
         if self.leaving && is_local {
             return;
@@ -297,7 +297,7 @@ impl Memberlist {
     }
 
     pub(crate) fn suspect_node_with(&mut self, s: &Suspect<'_>, settled: bool, now: Instant) {
-        crate::observe::count!("memberlist.msg.suspect");
+        self.metrics.count(crate::observe::Counter::MsgSuspect, 1);
         let Some(i) = self.members.find(s.node) else {
             return;
         };
@@ -380,7 +380,12 @@ impl Memberlist {
             let node = self.members.get(i);
             // A stale entry: the suspicion ended or was moved to another deadline.
             match &node.suspicion {
-                Some(s) if s.deadline == deadline => {}
+                Some(s) if s.deadline == deadline => {
+                    if s.under_confirmed() {
+                        self.metrics
+                            .count(crate::observe::Counter::DegradedTimeout, 1);
+                    }
+                }
                 _ => continue,
             }
             let d = Dead {
@@ -416,7 +421,7 @@ impl Memberlist {
 
     /// memberlist's `deadNode`; `from == node` means the member left.
     pub(crate) fn dead_node(&mut self, d: &Dead<'_>, now: Instant) {
-        crate::observe::count!("memberlist.msg.dead");
+        self.metrics.count(crate::observe::Counter::MsgDead, 1);
         let Some(i) = self.members.find(d.node) else {
             return;
         };
@@ -475,8 +480,8 @@ impl Memberlist {
             incarnation = inc,
             "refuting an accusation against this node"
         );
-        crate::observe::count!("rumor.refute");
-        self.awareness.apply(1);
+        self.metrics.count(crate::observe::Counter::Refute, 1);
+        self.adjust_health(1);
         self.announce_self(true);
     }
 

@@ -34,6 +34,8 @@ struct Stream {
     id: StreamId,
     role: Role,
     deadline: Instant,
+    /// When it was opened or accepted.
+    opened: Instant,
     connected: bool,
     /// Bytes to send once connected (user messages are encoded when sent).
     pending: Option<Vec<u8>>,
@@ -86,6 +88,7 @@ impl Streams {
             id,
             role: Role::Serve,
             deadline: now + config.tcp_timeout,
+            opened: now,
             connected: true,
             pending: None,
             to: None,
@@ -123,12 +126,13 @@ impl Memberlist {
         if self.streams.count(false) >= self.config.max_outbound_streams {
             return Err(CommandError::TooManyStreams);
         }
-        crate::observe::count!("memberlist.tcp.connect");
+        self.metrics.count(crate::observe::Counter::TcpConnect, 1);
         let id = self.streams.new_id();
         self.streams.list.push(Stream {
             id,
             role,
             deadline: now + timeout,
+            opened: now,
             connected: false,
             pending,
             to: Some(to),
@@ -149,7 +153,6 @@ impl Memberlist {
     ) -> Result<StreamId, CommandError> {
         let timeout = self.config.tcp_timeout;
         crate::observe::decision!(debug, peer = %to, join, "push/pull");
-        crate::observe::count!("memberlist.pushPullNode");
         self.open_stream(now, to, Role::PushPull { join, join_id }, None, timeout)
     }
 
@@ -306,6 +309,11 @@ impl Memberlist {
 
     /// This node's push/pull message (memberlist `sendLocalState`).
     fn encode_push_pull(&self, join: bool, section: bool) -> Vec<u8> {
+        let mut instances = [0; 4];
+        for n in self.members.iter() {
+            instances[n.state as usize] += 1;
+        }
+        self.metrics.instances(instances);
         let states: Vec<PushNodeState<'_>> = self
             .members
             .iter()
@@ -337,6 +345,8 @@ impl Memberlist {
         match w.finish(&user) {
             Ok(n) => {
                 out.truncate(n);
+                let size = n as f64;
+                self.metrics.gauge(crate::observe::Gauge::SizeLocal, size);
                 out
             }
             Err(_) => Vec::new(),
@@ -570,7 +580,7 @@ impl Memberlist {
                     self.streams.list.swap_remove(i);
                 }
                 self.stream_cmds.push_back(StreamCommand::Close { id });
-                self.on_ack(seq);
+                self.on_ack(seq, now);
                 Ok(())
             }
             (_, Message::Err(_)) => {
@@ -606,6 +616,9 @@ impl Memberlist {
         let limits = self.config.limits.clone();
         let mut states = Vec::new();
         let parts = PushPull::decode_body_into(body, &limits, &mut states);
+        let size = body.len() as f64;
+        self.metrics
+            .sample(crate::observe::Histogram::SizeRemote, size);
         match (role, parts) {
             (Role::Serve, Ok(parts)) => {
                 // A peer that sent no rumor section gets none back (a Go node's application
@@ -626,8 +639,11 @@ impl Memberlist {
                 let section = crate::kv::is_state_section(parts.user_state);
                 let r = self.merge_remote(now, &states, parts, join_id.is_none());
                 if let Some(i) = self.streams.position(id) {
-                    let to = self.streams.list[i].to;
+                    let (to, opened) = (self.streams.list[i].to, self.streams.list[i].opened);
                     self.streams.list.swap_remove(i);
+                    let ms = now.saturating_duration_since(opened).as_secs_f64() * 1e3;
+                    self.metrics
+                        .sample(crate::observe::Histogram::PushPullNode, ms);
                     if let Some(to) = to {
                         self.note_section(to, section);
                     }

@@ -48,6 +48,12 @@ impl Suspicion {
         }
     }
 
+    /// Whether confirmations were expected and fewer arrived (memberlist's
+    /// `memberlist.degraded.timeout`).
+    pub(crate) fn under_confirmed(&self) -> bool {
+        self.k > 0 && self.n < self.k
+    }
+
     /// Counts a confirmation from a new accuser, shrinking the timeout. Returns true if it was
     /// new (memberlist then re-gossips the suspect message).
     pub(crate) fn confirm(&mut self, from: &str, now: Instant) -> bool {

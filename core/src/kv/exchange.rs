@@ -415,7 +415,7 @@ impl Memberlist {
             v.extend_from_slice(body);
             self.user_queue.push(None, Bytes::from(v), false);
             self.ext.stats.relayed += 1;
-            crate::observe::count!("rumor.relay.relayed");
+            self.metrics.count(crate::observe::Counter::Relayed, 1);
         }
         Ok(())
     }
@@ -462,7 +462,7 @@ impl Memberlist {
             Some(Ok(x)) => x,
             Some(Err(e)) => {
                 self.ext.stats.malformed += 1;
-                crate::observe::count!("rumor.kv.malformed");
+                self.metrics.count(crate::observe::Counter::KvMalformed, 1);
                 return Err(InputErrorKind::Kv(e));
             }
         };
@@ -483,7 +483,7 @@ impl Memberlist {
         };
         r.map_err(|e| {
             self.ext.stats.malformed += 1;
-            crate::observe::count!("rumor.kv.malformed");
+            self.metrics.count(crate::observe::Counter::KvMalformed, 1);
             crate::observe::decision!(debug, error = %e, "malformed rumor message");
             InputErrorKind::Kv(e)
         })
@@ -818,13 +818,13 @@ impl Memberlist {
                 match store.apply(e.key, e.version, w, e.value, now) {
                     Ok(c) => {
                         self.ext.stats.applied += 1;
-                        crate::observe::count!("rumor.kv.applied");
+                        self.metrics.count(crate::observe::Counter::KvApplied, 1);
                         changes.push((w, c));
                     }
                     Err(Refused::Older) => {}
                     Err(_) => {
                         self.ext.stats.refused += 1;
-                        crate::observe::count!("rumor.kv.refused");
+                        self.metrics.count(crate::observe::Counter::KvRefused, 1);
                         complete = false;
                     }
                 }
@@ -854,8 +854,9 @@ impl Memberlist {
     fn kv_send(&mut self, now: Instant, to: SocketAddr, msg: Vec<u8>) {
         self.ext.stats.exchange_messages += 1;
         self.ext.stats.exchange_bytes += msg.len() as u64;
-        crate::observe::count!("rumor.kv.exchange.messages");
-        crate::observe::count!("rumor.kv.exchange.bytes", msg.len());
+        self.metrics.count(crate::observe::Counter::KvMessages, 1);
+        self.metrics
+            .count(crate::observe::Counter::KvBytes, msg.len() as u64);
         if msg.len() + DATAGRAM_SLACK <= self.config.udp_buffer_size {
             let mut v = Vec::with_capacity(msg.len() + 1);
             v.push(MessageType::User as u8);
@@ -1018,7 +1019,8 @@ impl Memberlist {
             m[at + 4..at + 8].copy_from_slice(&total.to_be_bytes());
         }
         self.ext.stats.full_syncs += 1;
-        crate::observe::count!("rumor.kv.full_exchange");
+        self.metrics
+            .count(crate::observe::Counter::KvFullExchange, 1);
         crate::observe::decision!(
             debug,
             peer = %addr,

@@ -116,6 +116,9 @@ pub struct NodeOptions {
     pub event_capacity: usize,
     /// Test hook for injected faults.
     pub faults: Option<Arc<dyn Faults>>,
+    /// Labels added to [`Config::metric_labels`] for this node (memberlist's
+    /// `MetricLabels`), such as `("node", name)` in a process that runs several nodes.
+    pub metric_labels: Vec<(String, String)>,
 }
 
 impl fmt::Debug for NodeOptions {
@@ -127,6 +130,7 @@ impl fmt::Debug for NodeOptions {
             .field("meta", &self.meta.len())
             .field("event_capacity", &self.event_capacity)
             .field("faults", &self.faults)
+            .field("metric_labels", &self.metric_labels)
             .finish_non_exhaustive()
     }
 }
@@ -142,12 +146,19 @@ impl NodeOptions {
             seed: None,
             event_capacity: 1024,
             faults: None,
+            metric_labels: Vec::new(),
         }
     }
 
     /// Sets the metadata.
     pub fn meta(mut self, meta: impl Into<Vec<u8>>) -> Self {
         self.meta = meta.into();
+        self
+    }
+
+    /// Adds a label to every metric of this node.
+    pub fn metric_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metric_labels.push((key.into(), value.into()));
         self
     }
 }
@@ -192,7 +203,7 @@ pub fn os_seed() -> io::Result<[u8; 32]> {
 
 /// Builds the state machine for a node whose sockets are bound at `local`.
 pub fn new_core(
-    config: Config,
+    mut config: Config,
     options: &NodeOptions,
     local: SocketAddr,
     clock: &Clock,
@@ -210,6 +221,9 @@ pub fn new_core(
             "bound to an unspecified address: set an advertise address",
         ));
     }
+    config
+        .metric_labels
+        .extend(options.metric_labels.iter().cloned());
     let seed = match options.seed {
         Some(s) => s,
         None => os_seed()?,
