@@ -1,13 +1,15 @@
 //! rumor: gossip-based cluster membership and failure detection (SWIM with the Lifeguard
 //! extensions), wire-compatible with HashiCorp's Go memberlist.
 //!
-//! This facade re-exports [`rumor_core`], the sans-IO core. Runtime adapters (tokio by default,
-//! async-std and mio by cargo feature) are re-exported as [`tokio`], [`async_std`] and [`mio`]
-//! as they land.
+//! This facade re-exports [`rumor_core`], the sans-IO core, and the runtime adapters (tokio
+//! by default, async-std/smol and mio by cargo feature) as [`tokio`], [`async_std`] and [`mio`].
+//! Every adapter hands back the same [`Handle`] and [`Events`], so code that commands a node
+//! is written once for all of them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use rumor_core::*;
+pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, NodeOptions, Reply};
 
 #[cfg(feature = "async-std")]
 pub use rumor_async_std as async_std;

@@ -1,5 +1,5 @@
 //! rumor on async-std and smol: a [`Node`] is a future that polls the runtime-independent
-//! [`Driver`](rumor_core::runtime::Driver), which owns the state machine, its streams and its
+//! [`Driver`], which owns the state machine, its streams and its
 //! commands. This crate supplies only async-io's sockets and one timer. No protocol decision
 //! is made here.
 //!

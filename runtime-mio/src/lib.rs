@@ -1,6 +1,6 @@
 //! rumor on mio, with no async at all: a [`Reactor`] hosts any number of nodes on one mio
 //! [`Poll`] and one thread. Each node is the runtime-independent
-//! [`Driver`](rumor_core::runtime::Driver), which owns the state machine, its streams and its
+//! [`Driver`], which owns the state machine, its streams and its
 //! commands; this crate supplies only mio's sockets, and the reactor polls a node when one of
 //! its sockets is ready, a command or room for events arrived, or its deadline passed. No
 //! protocol decision is made here.

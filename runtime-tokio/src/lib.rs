@@ -1,5 +1,5 @@
 //! rumor on tokio: one task per node polls the runtime-independent
-//! [`Driver`](rumor_core::runtime::Driver), which owns the state machine, its streams and its
+//! [`Driver`], which owns the state machine, its streams and its
 //! commands. This crate supplies only tokio's sockets and one timer. No protocol decision is
 //! made here.
 //!
