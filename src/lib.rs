@@ -8,8 +8,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use rumor_core::*;
 pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, NodeOptions, Reply};
+pub use rumor_core::*;
 
 #[cfg(feature = "async-std")]
 pub use rumor_async_std as async_std;
