@@ -127,7 +127,7 @@ impl Demo {
     fn views(&self) -> Vec<Option<Vec<Member>>> {
         self.nodes
             .iter()
-            .map(|n| n.as_ref().and_then(|n| n.members().wait().ok()))
+            .map(|n| n.as_ref().and_then(|n| n.all_members().wait().ok()))
             .collect()
     }
 
@@ -348,7 +348,7 @@ impl Demo {
         let receivers: Vec<usize> = (1..n - 2).collect();
         let got = |log: &[(Duration, usize, Event)], i: usize| {
             log.iter()
-                .any(|(_, who, e)| *who == i && matches!(e, Event::UserMessage(p) if *p == payload))
+                .any(|(_, who, e)| *who == i && matches!(e, Event::UserMessage { payload: p, .. } if *p == payload))
         };
         let spread = self.watch("broadcast", Duration::from_secs(5), |_, log| {
             receivers.iter().all(|&i| got(log, i))

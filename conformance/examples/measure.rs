@@ -39,15 +39,15 @@ fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
     let step = config.gossip_interval;
     loop {
         sim.run_for(step);
-        if (0..n).all(|i| sim.core(i).num_alive() == n) {
+        if (0..n).all(|i| sim.core(i).num_members() == n) {
             break;
         }
         if std::env::var_os("MEASURE_DEBUG").is_some()
             && sim.now().as_nanos() % 1_000_000_000 < step.as_nanos() as u64
         {
-            let known: usize = (0..n).map(|i| sim.core(i).num_alive()).sum();
-            let min = (0..n).map(|i| sim.core(i).num_alive()).min().unwrap_or(0);
-            let members: usize = (0..n).map(|i| sim.core(i).num_members()).sum();
+            let known: usize = (0..n).map(|i| sim.core(i).num_members()).sum();
+            let min = (0..n).map(|i| sim.core(i).num_members()).min().unwrap_or(0);
+            let members: usize = (0..n).map(|i| sim.core(i).num_known()).sum();
             eprintln!(
                 "{:?}: known {:.4} min {min} members {:.4} packets {} streams {}",
                 sim.now(),
@@ -57,9 +57,9 @@ fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
                 sim.traffic.streams
             );
             for i in 0..n {
-                if sim.core(i).num_alive() < n {
+                if sim.core(i).num_members() < n {
                     let names: std::collections::BTreeSet<String> =
-                        sim.core(i).members().map(|m| m.name.to_string()).collect();
+                        sim.core(i).all_members().map(|m| m.name.to_string()).collect();
                     let missing: Vec<_> = (0..n)
                         .map(|j| format!("node-{j}"))
                         .filter(|x| !names.contains(x))
@@ -67,7 +67,7 @@ fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
                         .collect();
                     let st: Vec<_> = sim
                         .core(i)
-                        .members()
+                        .all_members()
                         .filter(|m| m.state != MemberState::Alive)
                         .map(|m| (m.name.to_string(), m.state))
                         .take(3)

@@ -114,7 +114,7 @@ impl RealNode for Handle {
         let _ = Handle::set_local_state(self, state.to_vec()).wait();
     }
     fn members(&self) -> Vec<Member> {
-        Handle::members(self).wait().unwrap_or_default()
+        Handle::all_members(self).wait().unwrap_or_default()
     }
     fn kv_set(&self, key: &str, value: &[u8]) {
         let _ = Handle::kv_set(self, key.into(), value.to_vec()).wait();

@@ -627,7 +627,7 @@ impl Sim {
         self.nodes[i]
             .core
             .as_ref()
-            .map(|c| c.members().collect())
+            .map(|c| c.all_members().collect())
             .unwrap_or_default()
     }
 }

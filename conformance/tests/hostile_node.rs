@@ -63,7 +63,7 @@ fn a_running_node_survives_hostile_input() {
     }
     sim.run_for(Duration::from_secs(5));
     for &i in &ids {
-        assert_eq!(sim.core(i).num_alive(), 4);
+        assert_eq!(sim.core(i).num_members(), 4);
     }
 
     let mut inputs: Vec<Vec<u8>> = Vec::new();

@@ -35,7 +35,7 @@ fn cluster(n: usize, config: &Config) -> Sim {
         sim.run_for(Duration::from_millis(20));
     }
     let limit = sim.now() + Duration::from_secs(60);
-    while (0..n).any(|i| sim.core(i).num_alive() < n) {
+    while (0..n).any(|i| sim.core(i).num_members() < n) {
         assert!(sim.now() < limit, "cluster of {n} did not form");
         sim.run_for(Duration::from_millis(100));
     }
@@ -219,7 +219,7 @@ fn deliveries(sim: &Sim, payload: &[u8]) -> Vec<usize> {
         .map(|n| {
             n.events
                 .iter()
-                .filter(|(_, e)| matches!(e, Event::UserMessage(p) if p == payload))
+                .filter(|(_, e)| matches!(e, Event::UserMessage { payload: p, .. } if p == payload))
                 .count()
         })
         .collect()
@@ -236,7 +236,7 @@ fn relayed_broadcast_reaches_every_node_of_1000_at_10_percent_loss() {
             ..Config::lan()
         };
         let mut sim = Sim::new(sim_seed(), LinkModel::default());
-        sim.keep_events = |e| matches!(e, Event::UserMessage(_));
+        sim.keep_events = |e| matches!(e, Event::UserMessage { .. });
         for i in 0..n {
             sim.add_node(config.clone(), &name(i), b"");
         }

@@ -27,7 +27,7 @@ fn false_deaths(config: &Config, seed: u64) -> (usize, usize) {
     sim.run_for(Duration::from_secs(20));
     for &i in &ids {
         assert_eq!(
-            sim.core(i).num_alive(),
+            sim.core(i).num_members(),
             NODES,
             "cluster formed (seed {seed})"
         );

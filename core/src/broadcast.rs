@@ -47,6 +47,8 @@ struct Item {
     msg: Bytes,
     /// Raise [`BroadcastQueue::take_notified`] when this item leaves the queue.
     notify: bool,
+    /// Report this id in [`BroadcastQueue::finished`] when the item leaves the queue.
+    track: Option<u64>,
     /// Its place in the order.
     order: Order,
 }
@@ -77,15 +79,53 @@ pub(crate) struct BroadcastQueue {
     next_id: u64,
     notified: bool,
     requeue: Vec<usize>,
+    /// Tracked items that left the queue, and why.
+    finished: Vec<(u64, BroadcastOutcome)>,
+}
+
+/// How a user broadcast is queued ([`crate::Memberlist::broadcast_with`]): memberlist's
+/// `Broadcast` interface as data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BroadcastOptions<'a> {
+    /// While it is queued, a newer broadcast with the same name replaces it (memberlist's
+    /// `NamedBroadcast`, whose `Invalidates` compares names). `None` makes it unique
+    /// (`UniqueBroadcast`): it replaces nothing and nothing replaces it.
+    pub name: Option<&'a str>,
+    /// Report [`crate::Event::BroadcastFinished`] when it leaves the queue (memberlist's
+    /// `Broadcast.Finished`).
+    pub notify: bool,
+}
+
+/// Why a broadcast left the queue ([`crate::Event::BroadcastFinished`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BroadcastOutcome {
+    /// It was handed out its full number of times (memberlist's `Finished`).
+    Sent,
+    /// A newer broadcast with the same name replaced it (memberlist's invalidation).
+    Replaced,
+    /// It waited longer than `broadcast_stale_mult` allows and was dropped (rumor only).
+    Expired,
 }
 
 impl BroadcastQueue {
     /// Queues `msg`, replacing a queued message with the same `key`.
     pub(crate) fn push(&mut self, key: Option<&str>, msg: Bytes, notify: bool) {
+        self.push_tracked(key, msg, notify, None);
+    }
+
+    /// [`push`](Self::push), reporting `track` in [`finished`](Self::finished) when the message
+    /// leaves the queue.
+    pub(crate) fn push_tracked(
+        &mut self,
+        key: Option<&str>,
+        msg: Bytes,
+        notify: bool,
+        track: Option<u64>,
+    ) {
         if let Some(k) = key
             && let Some(slot) = self.find(k)
         {
-            self.remove(slot);
+            self.remove(slot, BroadcastOutcome::Replaced);
         }
         self.next_id += 1;
         let order = (0, Reverse(msg.len()), Reverse(self.next_id));
@@ -93,6 +133,7 @@ impl BroadcastQueue {
             key: key.map(Box::from),
             msg,
             notify,
+            track,
             order,
         };
         let slot = match self.free.pop() {
@@ -131,8 +172,11 @@ impl BroadcastQueue {
 
     /// Removes an item (replaced, sent often enough, or stale), noting a pending
     /// notification.
-    fn remove(&mut self, slot: usize) -> Option<Item> {
+    fn remove(&mut self, slot: usize, why: BroadcastOutcome) -> Option<Item> {
         let item = self.slab.get_mut(slot)?.take()?;
+        if let Some(id) = item.track {
+            self.finished.push((id, why));
+        }
         if let Some(k) = &item.key {
             let hash = self.hasher.hash_one(&**k);
             if let Ok(e) = self.by_key.find_entry(hash, |&j| j as usize == slot) {
@@ -160,7 +204,7 @@ impl BroadcastQueue {
             self.births.pop_front();
             let slot = b.slot as usize;
             if matches!(self.slab.get(slot), Some(Some(it)) if it.order.2 == Reverse(b.id)) {
-                self.remove(slot);
+                self.remove(slot, BroadcastOutcome::Expired);
             }
         }
     }
@@ -208,7 +252,7 @@ impl BroadcastQueue {
             if order.0 + 1 >= transmit_limit {
                 // Already out of the order; `remove` unlinks the rest.
                 item.order = order;
-                self.remove(slot);
+                self.remove(slot, BroadcastOutcome::Sent);
             } else {
                 item.order = (order.0 + 1, order.1, order.2);
                 self.requeue.push(slot);
@@ -220,6 +264,11 @@ impl BroadcastQueue {
             }
         }
         used
+    }
+
+    /// The next tracked message that left the queue, and why.
+    pub(crate) fn finished(&mut self) -> Option<(u64, BroadcastOutcome)> {
+        self.finished.pop()
     }
 
     /// True once since a `notify` message left the queue (sent often enough, or replaced).

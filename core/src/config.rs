@@ -2,6 +2,7 @@
 //! `DefaultWANConfig` or `DefaultLocalConfig` (memberlist 0.2.2 `config.go`), named where used.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
@@ -152,6 +153,14 @@ pub struct Config {
     /// Labels on every metric this node emits (`MetricLabels`), for example
     /// `("node", name)` to tell the nodes of one process apart. Cargo feature `metrics`.
     pub metric_labels: Vec<(String, String)>,
+    /// The application's on-the-spot decisions (memberlist's alive, merge and ping
+    /// delegates, `LocalState`, `DisableTcpPingsForNode`); `None` decides as memberlist does
+    /// without delegates. See [`Hooks`](crate::Hooks) for when each is called.
+    pub hooks: Option<Arc<dyn crate::Hooks>>,
+    /// Networks whose packets, streams and alive messages this node accepts
+    /// (`CIDRsAllowed`); empty accepts every address. Refused input is dropped and counted
+    /// (`rumor.cidr.refused`).
+    pub cidrs_allowed: Vec<Cidr>,
 }
 
 impl fmt::Debug for Config {
@@ -261,6 +270,8 @@ impl Config {
             relay_memory: 8192,
             assume_rumor_peers: false,
             metric_labels: Vec::new(),
+            hooks: None,
+            cidrs_allowed: Vec::new(),
         }
     }
 
@@ -464,5 +475,102 @@ mod tests {
             bad(|c| c.udp_buffer_size = 10),
             ConfigError::UdpBufferSize(10)
         );
+    }
+}
+
+/// A network in CIDR notation, `10.0.0.0/8` or `fd00::/8`: an entry of
+/// [`Config::cidrs_allowed`] (memberlist's `CIDRsAllowed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    addr: core::net::IpAddr,
+    prefix: u8,
+}
+
+/// Why a [`Cidr`] did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CidrError {
+    /// No `/` with a prefix length.
+    NoPrefix,
+    /// The address part is not an IP address.
+    Address,
+    /// The prefix length is not a number up to 32 (IPv4) or 128 (IPv6).
+    Prefix,
+}
+
+impl fmt::Display for CidrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoPrefix => "a network needs a prefix length, as in 10.0.0.0/8",
+            Self::Address => "the network's address is not an IP address",
+            Self::Prefix => "the prefix length is out of range",
+        })
+    }
+}
+
+impl core::error::Error for CidrError {}
+
+impl Cidr {
+    /// The network of `addr` with a `prefix`-bit mask; `None` if the prefix is too long.
+    pub fn new(addr: core::net::IpAddr, prefix: u8) -> Option<Self> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    /// Whether `ip` lies in this network. An IPv4 address mapped into IPv6 counts as IPv4.
+    pub fn contains(&self, ip: core::net::IpAddr) -> bool {
+        use core::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                (u128::from(n.to_bits()), u128::from(i.to_bits()), 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => (n.to_bits(), i.to_bits(), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (ip >> shift)
+    }
+}
+
+impl core::str::FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Self, CidrError> {
+        let (addr, prefix) = s.split_once('/').ok_or(CidrError::NoPrefix)?;
+        let addr = addr.parse().map_err(|_| CidrError::Address)?;
+        let prefix = prefix.parse().map_err(|_| CidrError::Prefix)?;
+        Self::new(addr, prefix).ok_or(CidrError::Prefix)
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod cidr_tests {
+    use super::Cidr;
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let net: Cidr = "127.0.0.0/30".parse().expect("parses");
+        assert!(net.contains([127, 0, 0, 3].into()));
+        assert!(!net.contains([127, 0, 0, 9].into()));
+        let all: Cidr = "0.0.0.0/0".parse().expect("parses");
+        assert!(all.contains([10, 1, 2, 3].into()));
+        let v6: Cidr = "fd00::/8".parse().expect("parses");
+        assert!(v6.contains("fd12::1".parse().expect("ip")));
+        assert!(!v6.contains([127, 0, 0, 1].into()));
+        let mapped = "::ffff:127.0.0.2".parse().expect("ip");
+        assert!(net.contains(mapped));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("10.0.0.0".parse::<Cidr>().is_err());
+        assert_eq!(alloc::format!("{net}"), "127.0.0.0/30");
     }
 }

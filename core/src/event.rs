@@ -61,8 +61,16 @@ pub enum Event {
         /// Left or failed.
         reason: LeaveReason,
     },
-    /// A user message arrived (a broadcast, or a message sent to this node).
-    UserMessage(Vec<u8>),
+    /// A user message arrived (a broadcast, or a message sent to this node; memberlist's
+    /// `NotifyMsg`).
+    UserMessage {
+        /// The application's bytes.
+        payload: Vec<u8>,
+        /// Where it came from: the datagram's source or the stream's peer (beyond memberlist,
+        /// whose `NotifyMsg` does not say). A gossiped broadcast comes from the member that
+        /// passed it on, not necessarily from its author.
+        from: SocketAddr,
+    },
     /// Another node's application state arrived in a push/pull.
     RemoteState {
         /// The state.
@@ -91,6 +99,23 @@ pub enum Event {
     KeyChanged(crate::kv::KvChange),
     /// The leave message went out (or no one was left to tell); the node can shut down.
     LeaveFinished,
+    /// A broadcast queued with `notify` left this node's queue
+    /// ([`crate::Memberlist::broadcast_with`]; memberlist's `Broadcast.Finished`).
+    BroadcastFinished {
+        /// What `broadcast_with` returned.
+        id: u64,
+        /// Sent its full number of times, replaced, or expired.
+        outcome: crate::BroadcastOutcome,
+    },
+    /// An explicit ping ([`crate::Memberlist::ping`]) was answered, or not in time.
+    PingResult {
+        /// What `ping` returned.
+        id: u32,
+        /// The round-trip time; `None` if no ack came within `probe_timeout`.
+        rtt: Option<core::time::Duration>,
+        /// The ack's payload (the peer's `Hooks::ack_payload`).
+        payload: Vec<u8>,
+    },
 }
 
 /// Identifies one stream (a TCP connection) between the core and its adapter.

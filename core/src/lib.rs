@@ -79,8 +79,8 @@
 //!     }
 //! }
 //! assert!(joined);
-//! assert_eq!(nodes[0].num_alive(), 2);
-//! assert_eq!(nodes[1].num_alive(), 2);
+//! assert_eq!(nodes[0].num_members(), 2);
+//! assert_eq!(nodes[1].num_members(), 2);
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
@@ -94,6 +94,7 @@ mod awareness;
 mod broadcast;
 pub mod config;
 mod event;
+mod hooks;
 pub mod kv;
 mod memberlist;
 mod observe;
@@ -107,10 +108,12 @@ mod suspicion;
 mod time;
 pub mod wire;
 
-pub use config::{Config, ConfigError, Limits};
+pub use broadcast::{BroadcastOptions, BroadcastOutcome};
+pub use config::{Cidr, CidrError, Config, ConfigError, Limits};
 pub use event::{
     Event, LeaveReason, Member, MemberState, StreamCommand, StreamId, StreamInput, Transmit,
 };
+pub use hooks::{Hooks, MemberView};
 pub use kv::{ExchangeMode, KvChange, KvConfig, KvEntry, KvError, KvStats};
 pub use memberlist::{CommandError, InputError, InputErrorKind, Memberlist};
 pub use time::Instant;

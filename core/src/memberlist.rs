@@ -55,6 +55,11 @@ pub enum InputErrorKind {
     IncompatibleVersion,
     /// A rumor message (replicated map or relayed broadcast) is malformed.
     Kv(crate::kv::KvDecodeError),
+    /// The sender's address is outside [`Config::cidrs_allowed`](crate::Config::cidrs_allowed).
+    AddressNotAllowed,
+    /// The application's [`Hooks::allow_merge`](crate::Hooks::allow_merge) refused the
+    /// member list of a push/pull.
+    MergeRefused,
 }
 
 impl From<crate::wire::DecodeError> for InputError {
@@ -79,6 +84,8 @@ impl core::fmt::Display for InputError {
             InputErrorKind::Remote => f.write_str("the peer answered with an error")?,
             InputErrorKind::IncompatibleVersion => f.write_str("incompatible protocol versions")?,
             InputErrorKind::Kv(e) => write!(f, "{e}")?,
+            InputErrorKind::AddressNotAllowed => f.write_str("address not allowed")?,
+            InputErrorKind::MergeRefused => f.write_str("the application refused the merge")?,
         }
         if self.state_changed {
             f.write_str(" (after part of the input was applied)")?;
@@ -101,6 +108,8 @@ pub enum CommandError {
     Left,
     /// Too many streams are open.
     TooManyStreams,
+    /// Too many explicit pings wait for an answer.
+    TooManyPings,
     /// The keyring change is refused.
     Key(crate::wire::KeyError),
     /// Encryption is not configured.
@@ -114,6 +123,7 @@ impl core::fmt::Display for CommandError {
             Self::MetaTooLarge(n) => write!(f, "metadata of {n} bytes exceeds 512"),
             Self::Left => f.write_str("the node has left"),
             Self::TooManyStreams => f.write_str("too many streams"),
+            Self::TooManyPings => f.write_str("too many pings wait for an answer"),
             Self::Key(e) => write!(f, "{e}"),
             Self::NoKeyring => f.write_str("encryption is not configured"),
         }
@@ -171,6 +181,8 @@ pub struct Memberlist {
     pub(crate) probe_index: usize,
     pub(crate) probe_tick_pending: bool,
     pub(crate) relays: Vec<Relay>,
+    /// Explicit pings waiting for their ack.
+    pub(crate) pings: Vec<crate::probe::Pinging>,
     pub(crate) next_probe: Instant,
     pub(crate) next_gossip: Instant,
     pub(crate) next_push_pull: Instant,
@@ -188,6 +200,7 @@ pub struct Memberlist {
     pub(crate) scratch: Scratch,
     pub(crate) picked: Vec<usize>,
     pub(crate) next_join_id: u64,
+    pub(crate) next_broadcast_id: u64,
     /// When an input last arrived, to notice that this node itself stalled.
     pub(crate) last_input: Instant,
     /// The sender of the datagram being handled: a refutation is also sent straight back.
@@ -265,6 +278,7 @@ impl Memberlist {
             probe_index: 0,
             probe_tick_pending: false,
             relays: Vec::new(),
+            pings: Vec::new(),
             next_probe,
             next_gossip,
             next_push_pull,
@@ -281,6 +295,7 @@ impl Memberlist {
             scratch: Scratch::default(),
             picked: Vec::with_capacity(8),
             next_join_id: 0,
+            next_broadcast_id: 0,
             last_input: now,
             reply_to: None,
             follow_ups: 0,
@@ -329,20 +344,33 @@ impl Memberlist {
         &self.config
     }
 
-    /// Every member this node knows, this node included, in no particular order; dead and
-    /// left members stay until they are reaped.
+    /// The live members, alive or suspect, this node included, in no particular order
+    /// (memberlist's `Members`).
     pub fn members(&self) -> impl Iterator<Item = Member> + '_ {
+        self.members
+            .iter()
+            .filter(|n| !n.dead_or_left())
+            .map(Node::snapshot)
+    }
+
+    /// Every member this node knows, dead and left ones included until they are reaped.
+    pub fn all_members(&self) -> impl Iterator<Item = Member> + '_ {
         self.members.iter().map(Node::snapshot)
     }
 
     /// Number of members known, dead and left ones included until reaped (memberlist's
     /// `estNumNodes`).
-    pub fn num_members(&self) -> usize {
+    pub fn num_known(&self) -> usize {
         self.members.len()
     }
 
+    /// This node as its own table lists it (memberlist's `LocalNode`).
+    pub fn local_node(&self) -> Option<Member> {
+        self.member(&self.name)
+    }
+
     /// Number of alive or suspect members, this node included (memberlist's `NumMembers`).
-    pub fn num_alive(&self) -> usize {
+    pub fn num_members(&self) -> usize {
         self.members
             .iter()
             .filter(|n| matches!(n.state, MemberState::Alive | MemberState::Suspect))
@@ -396,6 +424,12 @@ impl Memberlist {
     ) -> Result<(), InputError> {
         self.metrics
             .count(crate::observe::Counter::UdpReceived, data.len() as u64);
+        if !self.ip_allowed(from.ip()) {
+            return Err(InputError {
+                kind: InputErrorKind::AddressNotAllowed,
+                state_changed: false,
+            });
+        }
         let r = self.ingest_packet(now, from, data);
         if let Err(e) = &r {
             crate::observe::decision!(debug, from = %from, error = %e, "dropped a datagram");
@@ -529,6 +563,9 @@ impl Memberlist {
         for r in &self.relays {
             t = t.min(r.deadline);
         }
+        for p in &self.pings {
+            t = t.min(p.deadline);
+        }
         if let Some(d) = self.streams.next_deadline() {
             t = t.min(d);
         }
@@ -564,6 +601,18 @@ impl Memberlist {
         c
     }
 
+    /// memberlist's `IPAllowed`: whether `ip` lies in one of `cidrs_allowed` (all do when it
+    /// is empty). A refusal is counted.
+    pub(crate) fn ip_allowed(&self, ip: core::net::IpAddr) -> bool {
+        let nets = &self.config.cidrs_allowed;
+        if nets.is_empty() || nets.iter().any(|n| n.contains(ip)) {
+            return true;
+        }
+        self.metrics.count(crate::observe::Counter::CidrRefused, 1);
+        crate::observe::decision!(debug, ip = %ip, "address not allowed");
+        false
+    }
+
     /// Changes Lifeguard's health score by `delta` and reports it.
     pub(crate) fn adjust_health(&mut self, delta: i32) {
         self.awareness.apply(delta);
@@ -574,6 +623,10 @@ impl Memberlist {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
+        while let Some((id, outcome)) = self.user_queue.finished() {
+            self.events
+                .push_back(Event::BroadcastFinished { id, outcome });
+        }
         self.events.pop_front()
     }
 
@@ -582,14 +635,65 @@ impl Memberlist {
     /// [`Config::relay_broadcasts`], every rumor node passes it on once, so it reaches the
     /// whole cluster (see [`crate::kv`]).
     pub fn broadcast(&mut self, payload: &[u8]) {
-        if self.config.relay_broadcasts {
-            self.broadcast_relayed(payload);
-            return;
+        self.broadcast_with(payload, crate::BroadcastOptions::default());
+    }
+
+    /// Queues a user broadcast as [`broadcast`](Self::broadcast) does, named (a newer one
+    /// with the same name replaces it while it is queued) or unique, and with a notice
+    /// ([`Event::BroadcastFinished`]) when it leaves the queue if `options.notify`. Returns
+    /// the id that notice carries. memberlist's `TransmitLimitedQueue.QueueBroadcast` with a
+    /// `NamedBroadcast` or `UniqueBroadcast`.
+    pub fn broadcast_with(&mut self, payload: &[u8], options: crate::BroadcastOptions<'_>) -> u64 {
+        self.next_broadcast_id += 1;
+        let id = self.next_broadcast_id;
+        let track = options.notify.then_some(id);
+        // Application names live apart from the replicated map's keys in the same queue.
+        let mut key = alloc::string::String::new();
+        if let Some(name) = options.name {
+            key.push('\u{1}');
+            key.push_str(name);
         }
+        let key = options.name.map(|_| key.as_str());
+        let msg = if self.config.relay_broadcasts {
+            self.relay_envelope(payload)
+        } else {
+            let mut v = Vec::with_capacity(payload.len() + 1);
+            v.push(MessageType::User as u8);
+            v.extend_from_slice(payload);
+            v
+        };
+        self.user_queue
+            .push_tracked(key, Bytes::from(msg), false, track);
+        id
+    }
+
+    /// Sends `payload` to `to`, member or not, as a datagram or, if `reliable`, over a stream
+    /// (memberlist's `SendToAddress`, and `SendToTCP`).
+    pub fn send_to_addr(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        payload: &[u8],
+        reliable: bool,
+    ) -> Result<(), CommandError> {
+        if reliable {
+            return self.start_user_stream(now, to, payload);
+        }
+        // A member's advertised versions say whether it checks CRCs; a stranger gets none.
+        let crc = self
+            .members
+            .iter()
+            .find(|n| n.socket_addr() == Some(to))
+            .is_some_and(|n| n.vsn.protocol_max >= 5);
         let mut v = Vec::with_capacity(payload.len() + 1);
         v.push(MessageType::User as u8);
         v.extend_from_slice(payload);
-        self.user_queue.push(None, Bytes::from(v), false);
+        self.outgoing.push_back(Outgoing::Message {
+            to,
+            msg: Bytes::from(v),
+            crc,
+        });
+        Ok(())
     }
 
     /// Sends `payload` to the member called `to`: as a datagram (`reliable == false`, memberlist
@@ -728,6 +832,9 @@ impl Memberlist {
     /// inbound streams are open (close the connection).
     pub fn accept_stream(&mut self, now: Instant, peer: SocketAddr) -> Option<StreamId> {
         self.metrics.count(crate::observe::Counter::TcpAccept, 1);
+        if !self.ip_allowed(peer.ip()) {
+            return None;
+        }
         self.streams.accept(now, peer, &self.config)
     }
 

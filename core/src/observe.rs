@@ -62,6 +62,8 @@ metrics!(
         DegradedTimeout = "memberlist.degraded.timeout",
         /// Datagrams dropped as malformed, foreign or undecryptable.
         UdpDropped = "rumor.udp.dropped",
+        /// Packets, streams and alive messages refused by `Config::cidrs_allowed`.
+        CidrRefused = "rumor.cidr.refused",
         /// Times this node refuted a suspicion or death of itself.
         Refute = "rumor.refute",
         /// Map entries applied.

@@ -37,6 +37,9 @@ pub(crate) enum Outgoing {
     Ack {
         to: SocketAddr,
         seq: u32,
+        /// An answer to a ping, which carries the application's ack payload (a relayed
+        /// ack does not).
+        answer: bool,
     },
     Nack {
         to: SocketAddr,
@@ -62,6 +65,8 @@ pub(crate) struct Scratch {
     msg: Vec<u8>,
     packet: Vec<u8>,
     compressed: Vec<u8>,
+    /// The application's ack payload.
+    ack: Vec<u8>,
     broadcasts: Vec<Bytes>,
     /// Decrypted and decompressed input, one per nesting level.
     pub(crate) inbound: Vec<Vec<u8>>,
@@ -165,10 +170,14 @@ impl Memberlist {
                 .ok()?;
                 (to, true, false)
             }
-            Outgoing::Ack { to, seq } => {
+            Outgoing::Ack { to, seq, answer } => {
+                s.ack.clear();
+                if let Some(hooks) = self.config.hooks.as_ref().filter(|_| answer) {
+                    hooks.ack_payload(&mut s.ack);
+                }
                 Ack {
                     seq_no: seq,
-                    payload: &[],
+                    payload: &s.ack,
                 }
                 .encode_to_vec(&mut s.msg)
                 .ok()?;
@@ -381,7 +390,11 @@ impl Memberlist {
                     Some(ip) if p.source_port > 0 => SocketAddr::new(ip, p.source_port),
                     _ => from,
                 };
-                self.outgoing.push_back(Outgoing::Ack { to, seq: p.seq_no });
+                self.outgoing.push_back(Outgoing::Ack {
+                    to,
+                    seq: p.seq_no,
+                    answer: true,
+                });
                 Ok(())
             }
             Message::IndirectPing(req) => {
@@ -389,7 +402,7 @@ impl Memberlist {
                 Ok(())
             }
             Message::Ack(a) => {
-                self.on_ack(a.seq_no, now);
+                self.on_ack(a.seq_no, now, Some(a.payload));
                 *changed = true;
                 Ok(())
             }
@@ -420,7 +433,7 @@ impl Memberlist {
                 *changed = true;
                 Ok(())
             }
-            Message::User(payload) => self.on_user_payload(now, Some(from), payload),
+            Message::User(payload) => self.on_user_payload(now, Some(from), from, payload),
             other => Err(InputErrorKind::Decode(DecodeError::UnexpectedMessageType(
                 other.message_type() as u8,
             ))),

@@ -2,6 +2,7 @@
 //! §IV-A), indirect probes we relay for others, and choosing random members.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use rand_core::Rng;
@@ -55,6 +56,17 @@ pub(crate) struct Relay {
 
 /// Most indirect probes relayed at once; more requests are dropped (a flood cannot grow us).
 const MAX_RELAYS: usize = 1024;
+
+/// Most explicit pings waiting at once.
+const MAX_PINGS: usize = 1024;
+
+/// An explicit ping waiting for its ack ([`Memberlist::ping`]).
+#[derive(Debug)]
+pub(crate) struct Pinging {
+    seq: u32,
+    sent: Instant,
+    pub(crate) deadline: Instant,
+}
 
 impl Memberlist {
     /// Probe ticks, the phases of the current probe, and its end.
@@ -173,12 +185,17 @@ impl Memberlist {
             expected += u32::from(nack);
             self.outgoing.push_back(Outgoing::IndirectPing { to, nack });
         }
-        let fallback =
-            if !self.config.disable_tcp_pings && self.probe.as_ref().is_some_and(|p| p.pmax >= 3) {
-                self.start_ping_stream(now, target, seq).ok()
-            } else {
-                None
-            };
+        let allowed = !self.config.disable_tcp_pings
+            && self
+                .config
+                .hooks
+                .as_ref()
+                .is_none_or(|h| h.stream_ping(&self.probe_target));
+        let fallback = if allowed && self.probe.as_ref().is_some_and(|p| p.pmax >= 3) {
+            self.start_ping_stream(now, target, seq).ok()
+        } else {
+            None
+        };
         if let Some(p) = self.probe.as_mut() {
             p.expected_nacks = expected;
             p.fallback = fallback;
@@ -210,11 +227,15 @@ impl Memberlist {
         self.probe_target = name;
     }
 
-    /// An ack for `seq` arrived (datagram, relayed, or stream ping).
-    pub(crate) fn on_ack(&mut self, seq: u32, now: Instant) {
+    /// An ack for `seq` arrived (a datagram, with its payload, or over a stream ping).
+    pub(crate) fn on_ack(&mut self, seq: u32, now: Instant, payload: Option<&[u8]>) {
         if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
             if let Some(p) = self.probe.take() {
                 self.probe_took(p.started, now);
+                // memberlist reports only a direct answer, before the indirect phase.
+                if let (Some(payload), false) = (payload, p.indirect) {
+                    self.ping_complete(&p, now, payload);
+                }
                 if let Some(id) = p.fallback {
                     self.abandon_stream(id);
                 }
@@ -222,13 +243,37 @@ impl Memberlist {
             self.adjust_health(-1);
             return;
         }
+        if self.pong(seq, now, payload) {
+            return;
+        }
         if let Some(i) = self.relays.iter().position(|r| r.our_seq == seq) {
             let r = self.relays.swap_remove(i);
             self.outgoing.push_back(Outgoing::Ack {
                 to: r.requester,
                 seq: r.their_seq,
+                answer: false,
             });
         }
+    }
+
+    /// [`crate::Hooks::ping_complete`] for a probe answered directly.
+    fn ping_complete(&self, p: &Probe, now: Instant, payload: &[u8]) {
+        let Some(hooks) = &self.config.hooks else {
+            return;
+        };
+        let Some(i) = self.members.find(&self.probe_target) else {
+            return;
+        };
+        let n = self.members.get(i);
+        let view = crate::MemberView {
+            name: &n.name,
+            addr: p.to,
+            meta: &n.meta,
+            incarnation: n.incarnation,
+            state: n.state,
+            vsn: n.vsn,
+        };
+        hooks.ping_complete(&view, now.saturating_duration_since(p.started), payload);
     }
 
     /// memberlist's `probeNode` timing, in milliseconds.
@@ -283,7 +328,61 @@ impl Memberlist {
     }
 
     /// Relays whose target did not answer in time: nack the requester if it asked.
+    /// Pings the member called `node` at `addr` once, outside the probe schedule (memberlist's
+    /// `Ping`). [`Event::PingResult`](crate::Event::PingResult) with the returned id reports
+    /// the round-trip time and the ack's payload, or no answer after `probe_timeout`. The
+    /// node need not be a member: the ping names it, and a node of another name ignores it.
+    pub fn ping(
+        &mut self,
+        now: Instant,
+        node: &str,
+        addr: SocketAddr,
+    ) -> Result<u32, crate::CommandError> {
+        if self.pings.len() >= MAX_PINGS {
+            return Err(crate::CommandError::TooManyPings);
+        }
+        let seq = self.next_seq_no();
+        self.pings.push(Pinging {
+            seq,
+            sent: now,
+            deadline: now + self.config.probe_timeout,
+        });
+        self.outgoing.push_back(Outgoing::RelayPing {
+            to: addr,
+            seq,
+            node: Box::from(node),
+        });
+        Ok(seq)
+    }
+
+    /// Answers an explicit ping; false if `seq` is not one.
+    fn pong(&mut self, seq: u32, now: Instant, payload: Option<&[u8]>) -> bool {
+        let Some(i) = self.pings.iter().position(|p| p.seq == seq) else {
+            return false;
+        };
+        let p = self.pings.swap_remove(i);
+        self.events.push_back(crate::Event::PingResult {
+            id: seq,
+            rtt: Some(now.saturating_duration_since(p.sent)),
+            payload: payload.unwrap_or_default().to_vec(),
+        });
+        true
+    }
+
     pub(crate) fn relay_timers(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.pings.len() {
+            if self.pings[i].deadline <= now {
+                let p = self.pings.swap_remove(i);
+                self.events.push_back(crate::Event::PingResult {
+                    id: p.seq,
+                    rtt: None,
+                    payload: Vec::new(),
+                });
+            } else {
+                i += 1;
+            }
+        }
         let mut i = 0;
         while i < self.relays.len() {
             if self.relays[i].deadline <= now {

@@ -193,6 +193,9 @@ impl Memberlist {
         if v.protocol_min == 0 || v.protocol_max == 0 || v.protocol_min > v.protocol_max {
             return;
         }
+        if !self.alive_allowed(a) {
+            return;
+        }
         let mut updates_node = false;
         let i = match self.members.find(a.node) {
             None => {
@@ -288,6 +291,31 @@ impl Memberlist {
         } else if meta_changed {
             self.events.push_back(Event::MemberUpdated(node.snapshot()));
         }
+    }
+
+    /// The application's veto ([`crate::Hooks::allow_alive`]) and, for a member that is new
+    /// or moved, memberlist's `IPAllowed` on the address it announces.
+    fn alive_allowed(&self, a: &Alive<'_>) -> bool {
+        let ip = a.addr.ip();
+        let known = self.members.find(a.node).map(|i| self.members.get(i));
+        let moved = known.is_none_or(|n| n.addr != a.addr || n.port != a.port);
+        // This node's own address is never refused: a node always knows itself.
+        let checked = moved && a.node != &*self.name && !self.config.cidrs_allowed.is_empty();
+        if checked && !ip.is_some_and(|ip| self.ip_allowed(ip)) {
+            return false;
+        }
+        let Some(hooks) = &self.config.hooks else {
+            return true;
+        };
+        let view = crate::MemberView {
+            name: a.node,
+            addr: SocketAddr::new(ip.unwrap_or(IpAddr::from([0, 0, 0, 0])), a.port),
+            meta: a.meta,
+            incarnation: a.incarnation,
+            state: MemberState::Alive,
+            vsn: a.vsn,
+        };
+        hooks.allow_alive(&view)
     }
 
     /// memberlist's `suspectNode`. `settled` marks a suspicion that stands for a peer's

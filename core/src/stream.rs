@@ -3,7 +3,7 @@
 //! messages, and serving inbound streams (`handleConn`).
 
 use alloc::vec::Vec;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use rand_core::Rng;
 
@@ -39,7 +39,7 @@ struct Stream {
     connected: bool,
     /// Bytes to send once connected (user messages are encoded when sent).
     pending: Option<Vec<u8>>,
-    /// Where an outbound stream goes.
+    /// The peer: where an outbound stream goes, where an accepted one came from.
     to: Option<SocketAddr>,
     recv: Vec<u8>,
 }
@@ -83,7 +83,6 @@ impl Streams {
             return None;
         }
         let id = self.new_id();
-        let _ = peer;
         self.list.push(Stream {
             id,
             role: Role::Serve,
@@ -91,7 +90,7 @@ impl Streams {
             opened: now,
             connected: true,
             pending: None,
-            to: None,
+            to: Some(peer),
             recv: Vec::new(),
         });
         Some(id)
@@ -307,6 +306,18 @@ impl Memberlist {
         out
     }
 
+    /// The application's push/pull state: [`crate::Hooks::local_state`]'s, else what
+    /// `set_local_state` set.
+    pub(crate) fn app_local_state(&self, join: bool) -> alloc::borrow::Cow<'_, [u8]> {
+        if let Some(hooks) = &self.config.hooks {
+            let mut out = Vec::new();
+            if hooks.local_state(join, &mut out) {
+                return alloc::borrow::Cow::Owned(out);
+            }
+        }
+        alloc::borrow::Cow::Borrowed(&self.local_state)
+    }
+
     /// This node's push/pull message (memberlist `sendLocalState`).
     fn encode_push_pull(&self, join: bool, section: bool) -> Vec<u8> {
         let mut instances = [0; 4];
@@ -332,7 +343,7 @@ impl Memberlist {
                 vsn: n.vsn,
             })
             .collect();
-        let user = self.push_pull_user_state(section);
+        let user = self.push_pull_user_state(join, section);
         let mut out = alloc::vec![0u8; push_pull_len(join, &states, user.len())];
         let Ok(mut w) = PushPullWriter::new(&mut out, join, states.len() as u32, user.len()) else {
             return Vec::new();
@@ -572,15 +583,20 @@ impl Memberlist {
                 Ok(())
             }
             (Role::Serve, Message::User(payload)) => {
+                let peer = self
+                    .streams
+                    .position(id)
+                    .and_then(|i| self.streams.list[i].to);
                 self.abandon_stream(id);
-                self.on_user_payload(now, None, payload).map_err(err)
+                let peer = peer.unwrap_or(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
+                self.on_user_payload(now, None, peer, payload).map_err(err)
             }
             (Role::Ping { seq }, Message::Ack(a)) if a.seq_no == seq => {
                 if let Some(i) = self.streams.position(id) {
                     self.streams.list.swap_remove(i);
                 }
                 self.stream_cmds.push_back(StreamCommand::Close { id });
-                self.on_ack(seq, now);
+                self.on_ack(seq, now, None);
                 Ok(())
             }
             (_, Message::Err(_)) => {
@@ -679,6 +695,31 @@ impl Memberlist {
     ) -> Result<(), InputError> {
         if !self.verify_protocol(states) {
             return Err(err(InputErrorKind::IncompatibleVersion));
+        }
+        if let Some(hooks) = &self.config.hooks {
+            let views: Vec<crate::MemberView<'_>> = states
+                .iter()
+                .map(|s| crate::MemberView {
+                    name: s.name,
+                    addr: SocketAddr::new(
+                        s.addr.ip().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                        s.port,
+                    ),
+                    meta: s.meta,
+                    incarnation: s.incarnation,
+                    state: match s.state {
+                        NodeState::Alive => MemberState::Alive,
+                        NodeState::Suspect => MemberState::Suspect,
+                        NodeState::Left => MemberState::Left,
+                        NodeState::Dead | NodeState::Other(_) => MemberState::Dead,
+                    },
+                    vsn: s.vsn,
+                })
+                .collect();
+            if !hooks.allow_merge(parts.join, &views) {
+                crate::observe::decision!(debug, "merge refused by the application");
+                return Err(err(InputErrorKind::MergeRefused));
+            }
         }
         let me = self.name.clone();
         self.members

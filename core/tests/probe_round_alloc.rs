@@ -157,8 +157,8 @@ fn steady_state_probe_rounds_allocate_nothing() {
     while pair.now < warm_until {
         pair.step();
     }
-    assert_eq!(pair.nodes[0].num_alive(), 2);
-    assert_eq!(pair.nodes[1].num_alive(), 2);
+    assert_eq!(pair.nodes[0].num_members(), 2);
+    assert_eq!(pair.nodes[1].num_members(), 2);
 
     // The counter sees this thread's allocations (so a zero below means something).
     let probe = allocation_counter::measure(|| {
@@ -187,5 +187,5 @@ fn steady_state_probe_rounds_allocate_nothing() {
         info.count_total, 0,
         "allocations in steady-state probe rounds: {info:?}"
     );
-    assert_eq!(pair.nodes[0].num_alive(), 2);
+    assert_eq!(pair.nodes[0].num_members(), 2);
 }

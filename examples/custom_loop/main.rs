@@ -153,7 +153,9 @@ fn print_event(e: &Event) {
             };
             println!("{how} {}", describe(member));
         }
-        Event::UserMessage(m) => println!("message  {}", String::from_utf8_lossy(m)),
+        Event::UserMessage { payload, from } => {
+            println!("message  {} (from {from})", String::from_utf8_lossy(payload))
+        }
         Event::RemoteState { state, join } => {
             let text = String::from_utf8_lossy(state);
             println!("state    {text:?}{}", if *join { " (join)" } else { "" });

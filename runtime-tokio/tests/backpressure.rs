@@ -43,13 +43,13 @@ async fn a_slow_reader_holds_the_node_back_and_loses_nothing() {
     let mut got: Vec<u8> = held
         .into_iter()
         .filter_map(|e| match e {
-            Event::UserMessage(m) => m.first().copied(),
+            Event::UserMessage { payload: m, .. } => m.first().copied(),
             _ => None,
         })
         .collect();
     while got.len() < 10 {
         let next = tokio::time::timeout(Duration::from_secs(10), b_events.recv()).await;
-        if let Event::UserMessage(m) = next.expect("b caught up").expect("b runs") {
+        if let Event::UserMessage { payload: m, .. } = next.expect("b caught up").expect("b runs") {
             got.extend(m.first());
         }
     }

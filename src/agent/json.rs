@@ -109,8 +109,9 @@ pub(crate) fn event(e: Event) {
         Event::MemberLeft { member, reason } => {
             with_event("leave", node("node", &member, Some(reason)))
         }
-        Event::UserMessage(p) => json!({
+        Event::UserMessage { payload: p, from } => json!({
             "event": "user_msg", "payload": String::from_utf8_lossy(&p), "payload_b64": B64.encode(&p),
+            "from": from.to_string(),
         }),
         Event::RemoteState { state, join } if !state.is_empty() => json!({
             "event": "remote_state", "payload": String::from_utf8_lossy(&state),

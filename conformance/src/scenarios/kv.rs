@@ -176,7 +176,7 @@ pub fn relayed_broadcast_reaches_all(b: &mut dyn Backend) -> Outcome {
     let count = |b: &dyn Backend, i: NodeId| {
         b.events(i)
             .iter()
-            .filter(|(_, e)| matches!(e, Event::UserMessage(p) if p == b"relayed"))
+            .filter(|(_, e)| matches!(e, Event::UserMessage { payload: p, .. } if p == b"relayed"))
             .count()
     };
     let limit = config.gossip_interval * 50;

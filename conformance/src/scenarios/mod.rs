@@ -288,7 +288,7 @@ pub fn paused_node_refutes(b: &mut dyn Backend) -> Outcome {
 fn user_messages_of(b: &dyn Backend, node: NodeId, payload: &[u8]) -> usize {
     b.events(node)
         .iter()
-        .filter(|(_, e)| matches!(e, Event::UserMessage(p) if p == payload))
+        .filter(|(_, e)| matches!(e, Event::UserMessage { payload: p, .. } if p == payload))
         .count()
 }
 

@@ -382,7 +382,7 @@ impl Memberlist {
     // ----- relayed broadcasts -----
 
     /// Queues an application broadcast in a relay envelope.
-    pub(crate) fn broadcast_relayed(&mut self, payload: &[u8]) {
+    pub(crate) fn relay_envelope(&mut self, payload: &[u8]) -> Vec<u8> {
         let id = self.rng.next_u64();
         self.ext.first_sight(id, self.config.relay_memory);
         let mut v = Vec::with_capacity(RELAY_PLAIN_AT + 1 + payload.len());
@@ -391,10 +391,10 @@ impl Memberlist {
         v.extend_from_slice(&id.to_be_bytes());
         v.push(MessageType::User as u8);
         v.extend_from_slice(payload);
-        self.user_queue.push(None, Bytes::from(v), false);
+        v
     }
 
-    fn on_relay(&mut self, body: &[u8]) -> R<()> {
+    fn on_relay(&mut self, sender: SocketAddr, body: &[u8]) -> R<()> {
         let mut r = Reader::new(body);
         let id = r.u64()?;
         let inner = r.u8()?;
@@ -406,7 +406,10 @@ impl Memberlist {
             return Ok(());
         }
         if !payload.is_empty() {
-            self.events.push_back(Event::UserMessage(payload.to_vec()));
+            self.events.push_back(Event::UserMessage {
+                payload: payload.to_vec(),
+                from: sender,
+            });
         }
         if self.config.relay_broadcasts {
             let mut v = Vec::with_capacity(1 + MARKER.len() + 1 + body.len());
@@ -450,12 +453,16 @@ impl Memberlist {
         &mut self,
         now: Instant,
         from: Option<SocketAddr>,
+        sender: SocketAddr,
         payload: &[u8],
     ) -> Result<(), InputErrorKind> {
         let (kind, body) = match codec::classify(payload) {
             None => {
                 if !payload.is_empty() {
-                    self.events.push_back(Event::UserMessage(payload.to_vec()));
+                    self.events.push_back(Event::UserMessage {
+                        payload: payload.to_vec(),
+                        from: sender,
+                    });
                 }
                 return Ok(());
             }
@@ -473,7 +480,7 @@ impl Memberlist {
         }
         let kv = self.config.kv.enabled;
         let r = match kind {
-            Kind::Relay => self.on_relay(body),
+            Kind::Relay => self.on_relay(sender, body),
             _ if !kv => Ok(()),
             Kind::Writes => self.on_groups(now, &mut Reader::new(body), true, false),
             Kind::Digest => self.on_digest(now, body),
@@ -545,9 +552,10 @@ impl Memberlist {
 
     /// This node's push/pull user state: rumor's section (name and digest) before the
     /// application's state when an extension is on.
-    pub(crate) fn push_pull_user_state(&self, section: bool) -> Cow<'_, [u8]> {
+    pub(crate) fn push_pull_user_state(&self, join: bool, section: bool) -> Cow<'_, [u8]> {
+        let app = self.app_local_state(join);
         if !self.ext_on() || !section {
-            return Cow::Borrowed(&self.local_state);
+            return app;
         }
         let mut section = Vec::new();
         codec::put_bytes(&mut section, self.name.as_bytes());
@@ -567,11 +575,11 @@ impl Memberlist {
             }
         }
         section[at..at + 4].copy_from_slice(&n.to_be_bytes());
-        let mut out = Vec::with_capacity(section.len() + 9 + self.local_state.len());
+        let mut out = Vec::with_capacity(section.len() + 9 + app.len());
         codec::start(&mut out, Kind::State);
         out.extend_from_slice(&(section.len() as u32).to_be_bytes());
         out.extend_from_slice(&section);
-        out.extend_from_slice(&self.local_state);
+        out.extend_from_slice(&app);
         Cow::Owned(out)
     }
 
@@ -1288,7 +1296,8 @@ mod tests {
         // stops where the gap begins.
         for (i, m) in msgs.iter().enumerate() {
             if i != 1 {
-                b.on_user_payload(now, None, m).unwrap();
+                b.on_user_payload(now, None, SocketAddr::from(([127, 0, 0, 9], 9)), m)
+                    .unwrap();
             }
         }
         let wm = watermark(&b, "w", 9);
@@ -1296,12 +1305,14 @@ mod tests {
         assert!(b.kv_len() < 30 && b.kv_len() > 20);
         // The missing part arrives late: the watermark extends through it (but not through
         // the parts that came before it, which a later exchange sends again).
-        b.on_user_payload(now, None, &msgs[1]).unwrap();
+        b.on_user_payload(now, None, SocketAddr::from(([127, 0, 0, 9], 9)), &msgs[1])
+            .unwrap();
         assert_eq!(b.kv_len(), 30);
         assert!(watermark(&b, "w", 9) > wm);
         // Resent in order, the parts bring it to the end.
         for m in &msgs {
-            b.on_user_payload(now, None, m).unwrap();
+            b.on_user_payload(now, None, SocketAddr::from(([127, 0, 0, 9], 9)), m)
+                .unwrap();
         }
         assert_eq!(watermark(&b, "w", 9), 30);
     }

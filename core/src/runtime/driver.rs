@@ -601,7 +601,7 @@ impl<T: Transport> Driver<T> {
                 self.resolve(&e);
                 self.events.push(e);
             }
-            let alive = membership.then(|| self.core.num_alive());
+            let alive = membership.then(|| self.core.num_members());
             self.shared.publish(alive, self.core.health_score());
             let Some(id) = self.failed.pop() else {
                 return;

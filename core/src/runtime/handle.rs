@@ -255,7 +255,7 @@ impl Handle {
 
     /// This node as its own table lists it (memberlist's `LocalNode`).
     pub fn local_node(&self) -> Reply<Member> {
-        self.call(|core, _| core.member(core.name()).ok_or(NodeError::Closed))
+        self.call(|core, _| core.local_node().ok_or(NodeError::Closed))
     }
 
     /// Joins the cluster through `seeds`: resolves once every seed answered a push/pull or
@@ -303,9 +303,14 @@ impl Handle {
         })
     }
 
-    /// A snapshot of the member table, dead and left members included until reaped.
+    /// The live members, alive or suspect, this node included (memberlist's `Members`).
     pub fn members(&self) -> Reply<Vec<Member>> {
         self.call(|core, _| Ok(core.members().collect()))
+    }
+
+    /// Every member this node knows, dead and left ones included until they are reaped.
+    pub fn all_members(&self) -> Reply<Vec<Member>> {
+        self.call(|core, _| Ok(core.all_members().collect()))
     }
 
     /// Sets `key` to `value` in the replicated map ([`Config::kv`](crate::Config::kv) must
