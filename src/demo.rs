@@ -347,8 +347,9 @@ impl Demo {
             .map_err(|e| format!("broadcast: {e}"))?;
         let receivers: Vec<usize> = (1..n - 2).collect();
         let got = |log: &[(Duration, usize, Event)], i: usize| {
-            log.iter()
-                .any(|(_, who, e)| *who == i && matches!(e, Event::UserMessage { payload: p, .. } if *p == payload))
+            log.iter().any(|(_, who, e)| {
+                *who == i && matches!(e, Event::UserMessage { payload: p, .. } if *p == payload)
+            })
         };
         let spread = self.watch("broadcast", Duration::from_secs(5), |_, log| {
             receivers.iter().all(|&i| got(log, i))

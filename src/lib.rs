@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, NodeOptions, Reply};
+pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, NodeOptions, Pong, Reply};
 pub use rumor_core::*;
 
 #[cfg(feature = "async-std")]

@@ -58,8 +58,11 @@ fn form(n: usize, seed: u64, config: &Config) -> (Sim, Duration) {
             );
             for i in 0..n {
                 if sim.core(i).num_members() < n {
-                    let names: std::collections::BTreeSet<String> =
-                        sim.core(i).all_members().map(|m| m.name.to_string()).collect();
+                    let names: std::collections::BTreeSet<String> = sim
+                        .core(i)
+                        .all_members()
+                        .map(|m| m.name.to_string())
+                        .collect();
                     let missing: Vec<_> = (0..n)
                         .map(|j| format!("node-{j}"))
                         .filter(|x| !names.contains(x))

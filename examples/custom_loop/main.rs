@@ -154,7 +154,10 @@ fn print_event(e: &Event) {
             println!("{how} {}", describe(member));
         }
         Event::UserMessage { payload, from } => {
-            println!("message  {} (from {from})", String::from_utf8_lossy(payload))
+            println!(
+                "message  {} (from {from})",
+                String::from_utf8_lossy(payload)
+            )
         }
         Event::RemoteState { state, join } => {
             let text = String::from_utf8_lossy(state);

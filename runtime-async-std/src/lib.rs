@@ -36,7 +36,7 @@ use rumor_core::runtime::{
 };
 use rumor_core::{Config, StreamId};
 
-pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, Reply};
+pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, Pong, Reply};
 
 /// Starts a node on async-std's executor: binds `options.bind` (UDP and TCP on one port) and
 /// spawns its [`Node`].

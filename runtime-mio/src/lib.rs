@@ -51,7 +51,7 @@ use rumor_core::runtime::{
 };
 use rumor_core::{Config, StreamId};
 
-pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, Reply};
+pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, Pong, Reply};
 
 /// The reactor's own waker; every other token is `slot << 2 | source`.
 const WAKER: Token = Token(usize::MAX);

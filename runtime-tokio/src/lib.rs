@@ -31,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::Sleep;
 
-pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, Reply};
+pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, Pong, Reply};
 
 /// Starts a node on the current tokio runtime: binds `options.bind` (UDP and TCP on one
 /// port) and spawns the task that runs it. Must be called from within a tokio runtime.

@@ -276,6 +276,7 @@ pub struct Driver<T: Transport> {
     events: Arc<EventQueue>,
     joins: Vec<(u64, oneshot::Sender<Result<JoinResult, NodeError>>)>,
     leaves: Vec<oneshot::Sender<Result<(), NodeError>>>,
+    pings: Vec<(u32, oneshot::Sender<Result<super::Pong, NodeError>>)>,
     accept_paused: Option<Instant>,
     /// The deadline the transport's timer is set for.
     armed: Option<std::time::Instant>,
@@ -329,6 +330,7 @@ impl<T: Transport> Driver<T> {
             events: events.clone(),
             joins: Vec::new(),
             leaves: Vec::new(),
+            pings: Vec::new(),
             accept_paused: None,
             armed: None,
             next_wake: None,
@@ -443,6 +445,10 @@ impl<T: Transport> Driver<T> {
                     let id = self.core.join(self.now, &seeds);
                     self.joins.push((id, reply));
                 }
+                Command::Ping(node, addr, reply) => match self.core.ping(self.now, &node, addr) {
+                    Ok(id) => self.pings.push((id, reply)),
+                    Err(e) => drop(reply.send(Err(e.into()))),
+                },
                 Command::Leave(timeout, reply) => {
                     self.leaves.push(reply);
                     self.core.leave(self.now, timeout);
@@ -670,6 +676,20 @@ impl<T: Transport> Driver<T> {
                     let _ = reply.send(Ok(()));
                 }
             }
+            Event::PingResult {
+                id,
+                rtt,
+                ref payload,
+            } => {
+                if let Some(i) = self.pings.iter().position(|(p, _)| *p == id) {
+                    let (_, reply) = self.pings.swap_remove(i);
+                    let pong = rtt.map(|rtt| super::Pong {
+                        rtt,
+                        payload: payload.clone(),
+                    });
+                    let _ = reply.send(pong.ok_or(NodeError::NoResponse));
+                }
+            }
             _ => {}
         }
     }
@@ -684,6 +704,7 @@ impl<T: Transport> Driver<T> {
         self.events.stop();
         self.joins.clear();
         self.leaves.clear();
+        self.pings.clear();
     }
 }
 

@@ -15,7 +15,7 @@ use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{JoinResult, NodeError};
+use super::{JoinResult, NodeError, Pong};
 use crate::{Instant, KvEntry, Member, Memberlist};
 
 type Sender<T> = oneshot::Sender<Result<T, NodeError>>;
@@ -26,6 +26,7 @@ type Job = Box<dyn FnOnce(&mut Memberlist, Instant) + Send>;
 /// A command on its way to the driver.
 pub(crate) enum Command {
     Join(Vec<SocketAddr>, Sender<JoinResult>),
+    Ping(String, SocketAddr, Sender<Pong>),
     Leave(Duration, Sender<()>),
     Shutdown(Sender<()>),
     /// Any other command: a call on the state machine that answers its own reply.
@@ -276,12 +277,79 @@ impl Handle {
         self.submit(Command::Shutdown)
     }
 
+    /// Joins through seeds given as `host:port` (or a bare host, on this node's port),
+    /// resolving each name to every address it has and trying them all, as memberlist's
+    /// `Join` does. Names are resolved on a thread of their own; a name that resolves to
+    /// nothing counts as a failed seed.
+    pub fn join_hosts(&self, hosts: Vec<String>) -> Reply<JoinResult> {
+        use std::net::ToSocketAddrs;
+        let (tx, rx) = oneshot::channel();
+        let handle = self.clone();
+        let port = self.local_addr().port();
+        let resolve = move || {
+            let mut addrs = Vec::new();
+            let mut unresolved = 0;
+            for host in &hosts {
+                let found = match host.to_socket_addrs() {
+                    Ok(found) => Ok(found.collect::<Vec<_>>()),
+                    // No port: memberlist's default port is the node's own.
+                    Err(_) => (host.as_str(), port)
+                        .to_socket_addrs()
+                        .map(Iterator::collect),
+                };
+                match found {
+                    Ok(found) if !found.is_empty() => addrs.extend(found),
+                    _ => unresolved += 1,
+                }
+            }
+            let r = handle.join(addrs).wait().map(|mut j| {
+                j.failed += unresolved;
+                j
+            });
+            let _ = tx.send(r);
+        };
+        // Should no thread start, the sender goes with the closure and the reply says
+        // `Closed`.
+        let _ = std::thread::Builder::new()
+            .name("rumor resolve".into())
+            .spawn(resolve);
+        Reply { rx }
+    }
+
+    /// Pings the member called `node` at `addr` once, outside the probe schedule
+    /// (memberlist's `Ping`): resolves to the round-trip time and the ack's payload, or
+    /// [`NodeError::NoResponse`] after `probe_timeout`.
+    pub fn ping(&self, node: String, addr: SocketAddr) -> Reply<Pong> {
+        self.submit(|tx| Command::Ping(node, addr, tx))
+    }
+
     /// Queues a user broadcast (memberlist's transmit-limited gossip).
     pub fn broadcast(&self, payload: Vec<u8>) -> Reply<()> {
         self.call(move |core, _| {
             core.broadcast(&payload);
             Ok(())
         })
+    }
+
+    /// Queues a user broadcast, named (a newer one with the same name replaces it while it is
+    /// queued) or unique, with an [`Event::BroadcastFinished`](crate::Event::BroadcastFinished)
+    /// when it leaves the queue if `notify`; resolves to the id that event carries. See
+    /// [`Memberlist::broadcast_with`].
+    pub fn broadcast_with(
+        &self,
+        payload: Vec<u8>,
+        name: Option<String>,
+        notify: bool,
+    ) -> Reply<u64> {
+        self.call(move |core, _| {
+            let name = name.as_deref();
+            Ok(core.broadcast_with(&payload, crate::BroadcastOptions { name, notify }))
+        })
+    }
+
+    /// Sends a user message to `to`, member or not (memberlist's `SendToAddress`).
+    pub fn send_to_addr(&self, to: SocketAddr, payload: Vec<u8>, reliable: bool) -> Reply<()> {
+        self.call(move |core, now| Ok(core.send_to_addr(now, to, &payload, reliable)?))
     }
 
     /// Sends a user message to the member called `to`, as a datagram or, if `reliable`, over

@@ -31,6 +31,7 @@ pub use driver::{
 };
 pub use events::Events;
 pub use handle::{Handle, Reply};
+
 pub use pool::{Injector, Pool};
 
 /// Converts between the OS monotonic clock and the core's [`Instant`].
@@ -248,6 +249,15 @@ pub struct JoinResult {
     pub failed: usize,
 }
 
+/// The answer to an explicit ping ([`Handle::ping`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pong {
+    /// The round-trip time.
+    pub rtt: Duration,
+    /// The ack's payload (the peer's [`Hooks::ack_payload`](crate::Hooks::ack_payload)).
+    pub payload: Vec<u8>,
+}
+
 /// Why a `Handle` command failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -258,6 +268,8 @@ pub enum NodeError {
     Command(CommandError),
     /// The replicated map refused the command.
     Kv(crate::kv::KvError),
+    /// No ack came back in time (memberlist's `NoPingResponseError`).
+    NoResponse,
 }
 
 impl fmt::Display for NodeError {
@@ -266,6 +278,7 @@ impl fmt::Display for NodeError {
             Self::Closed => f.write_str("the node has shut down"),
             Self::Command(e) => write!(f, "{e}"),
             Self::Kv(e) => write!(f, "{e}"),
+            Self::NoResponse => f.write_str("no response to the ping"),
         }
     }
 }
