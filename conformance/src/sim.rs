@@ -40,6 +40,25 @@ impl Default for LinkModel {
 /// Index of a simulated node.
 pub type NodeId = usize;
 
+/// One-way latencies between regions, for a network that is not uniform: datagrams from a
+/// node in region `a` to one in region `b` take `one_way[a][b]` (plus the link's jitter)
+/// instead of [`LinkModel::latency`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regions {
+    /// The region of each node, by node id (nodes beyond it are in region 0).
+    pub region_of: Vec<usize>,
+    /// One-way latency from region to region.
+    pub one_way: Vec<Vec<Duration>>,
+}
+
+impl Regions {
+    /// The one-way latency from node `a` to node `b`, if both regions are in the matrix.
+    pub fn latency(&self, a: NodeId, b: NodeId) -> Option<Duration> {
+        let region = |n: NodeId| self.region_of.get(n).copied().unwrap_or(0);
+        self.one_way.get(region(a))?.get(region(b)).copied()
+    }
+}
+
 #[derive(Debug)]
 enum Delivery {
     Packet { from: SocketAddr, data: Vec<u8> },
@@ -116,6 +135,8 @@ pub struct Sim {
     /// Which events are kept in [`SimNode::events`] (all by default; at thousands of nodes,
     /// keeping every join event costs gigabytes).
     pub keep_events: fn(&Event) -> bool,
+    /// Per-region latencies for datagrams; `None`: the link's latency everywhere.
+    pub regions: Option<Regions>,
     buf: Vec<u8>,
 }
 
@@ -137,6 +158,7 @@ impl Sim {
             link,
             traffic: Traffic::default(),
             keep_events: |_| true,
+            regions: None,
             buf: Vec::with_capacity(65536),
         }
     }
@@ -357,10 +379,11 @@ impl Sim {
         self.actions.insert(self.seq, action);
     }
 
-    fn delay(&mut self) -> Duration {
+    fn delay(&mut self, from: NodeId, to: NodeId) -> Duration {
         let j = self.link.jitter.as_nanos() as u64;
         let extra = if j == 0 { 0 } else { self.rng.next_u64() % j };
-        self.link.latency + Duration::from_nanos(extra)
+        let base = self.regions.as_ref().and_then(|r| r.latency(from, to));
+        base.unwrap_or(self.link.latency) + Duration::from_nanos(extra)
     }
 
     fn chance(&mut self, p: f64) -> bool {
@@ -413,7 +436,7 @@ impl Sim {
             1
         };
         for _ in 0..copies {
-            let at = self.now + self.delay();
+            let at = self.now + self.delay(from, dst);
             let from_addr = self.nodes[from].addr;
             self.schedule(
                 at,
