@@ -105,8 +105,8 @@ impl Coordinate {
             .collect();
         let mag = diff.iter().map(|x| x * x).sum::<f64>().sqrt();
         if mag > ZERO {
-            for i in 0..DIMENSIONS {
-                unit[i] = diff[i] / mag;
+            for (u, d) in unit.iter_mut().zip(&diff) {
+                *u = d / mag;
             }
         } else {
             // The same place: push in a random direction.
@@ -119,8 +119,8 @@ impl Coordinate {
             let m = unit.iter().map(|x| x * x).sum::<f64>().sqrt().max(ZERO);
             unit.iter_mut().for_each(|u| *u /= m);
         }
-        for i in 0..DIMENSIONS {
-            self.vec[i] += unit[i] * force;
+        for (v, u) in self.vec.iter_mut().zip(unit) {
+            *v += u * force;
         }
         if mag > ZERO {
             self.height =
