@@ -48,4 +48,7 @@ interop_tests!(
     paused_node_refutes,
     mixed_ten_stable,
     kv_and_relay_beside_go,
+    ack_payloads_both_ways,
+    merge_veto_refuses_go_joiner,
+    cidr_ignores_outsider,
 );

@@ -222,6 +222,7 @@ impl Peer {
             "members" => e["event"] == "members",
             // A `kv` event without `cmd` is a change, not the answer.
             "get" => e["event"] == "kv" && e["cmd"] == "get",
+            "ping" => e["event"] == "ping",
             _ => e["event"] == "ok",
         };
         let v = self
@@ -944,6 +945,176 @@ pub fn kv_and_relay_beside_go(l: &Launcher) -> Outcome {
     ))
 }
 
+/// The `ping` events a peer printed about `node`, with their decoded payloads.
+fn pings_about(p: &Peer, node: &str) -> Vec<(f64, Vec<u8>)> {
+    use base64::Engine;
+    p.events()
+        .iter()
+        .filter(|e| e["event"] == "ping" && e["node"] == node)
+        .map(|e| {
+            let b64 = e["payload_b64"].as_str().unwrap_or("");
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default();
+            (e["rtt_ms"].as_f64().unwrap_or(-1.0), payload)
+        })
+        .collect()
+}
+
+/// Ack payloads cross both ways (memberlist's `PingDelegate`): every probe a rumor node (each
+/// runtime) completes on the Go node carries the Go node's payload and the other way round,
+/// and rumor's explicit `ping` of the Go node returns the Go node's payload.
+pub fn ack_payloads_both_ways(l: &Launcher) -> Outcome {
+    let go = [("go-1", "from-go")];
+    let rumor = [
+        ("rumor-tokio", "tokio"),
+        ("rumor-async-std", "async-std"),
+        ("rumor-mio", "mio"),
+    ];
+    let mut peers = vec![l.start(
+        Kind::Go,
+        go[0].0,
+        &[
+            "--meta",
+            "meta-go-1",
+            "--ack-payload",
+            go[0].1,
+            "--ping-events",
+        ],
+    )?];
+    let seed = peers[0].addr();
+    for (name, rt) in rumor {
+        let meta = format!("meta-{name}");
+        let payload = format!("from-{name}");
+        let args = [
+            "--meta",
+            &meta,
+            "--ack-payload",
+            &payload,
+            "--ping-events",
+            "--join",
+            &seed,
+        ];
+        peers.push(l.start(Kind::Rumor(rt), name, &args)?);
+    }
+    converge(&mut peers, Duration::from_secs(30))?;
+    let limit = Instant::now() + Duration::from_secs(30);
+    loop {
+        let go_saw: Vec<bool> = rumor
+            .iter()
+            .map(|(name, _)| {
+                let want = format!("from-{name}");
+                pings_about(&peers[0], name)
+                    .iter()
+                    .any(|(_, p)| *p == want.as_bytes())
+            })
+            .collect();
+        let rumor_saw: Vec<bool> = peers[1..]
+            .iter()
+            .map(|p| {
+                pings_about(p, "go-1")
+                    .iter()
+                    .any(|(_, pl)| pl == b"from-go")
+            })
+            .collect();
+        if go_saw.iter().chain(&rumor_saw).all(|&b| b) {
+            break;
+        }
+        if Instant::now() > limit {
+            return Err(format!(
+                "ack payloads: Go saw rumor's {go_saw:?}, rumor nodes saw Go's {rumor_saw:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for p in peers[1..].iter_mut() {
+        let v = p.run("ping go-1")?;
+        if v["payload_b64"] != "ZnJvbS1nbw==" {
+            return Err(format!("{}: ping go-1 answered {v}", p.name));
+        }
+    }
+    let wrong = rumor.iter().find_map(|(n, _)| {
+        let want = format!("from-{n}");
+        let bad = pings_about(&peers[0], n)
+            .into_iter()
+            .find(|(_, p)| *p != want.as_bytes());
+        bad.map(|(_, p)| (*n, p))
+    });
+    if let Some((name, payload)) = wrong {
+        return Err(format!("Go got {payload:?} in an ack from {name}"));
+    }
+    Ok(
+        "Go's ack payload reached every rumor runtime's probes and pings, and each rumor \
+        runtime's reached Go's probes"
+            .into(),
+    )
+}
+
+/// A rumor node whose hooks refuse members with Go's metadata (`--reject-meta`, the alive
+/// and merge vetoes) keeps a Go joiner out of its table; a Go node beside it still lists both.
+pub fn merge_veto_refuses_go_joiner(l: &Launcher) -> Outcome {
+    let mut seed = l.start(
+        Kind::Rumor("tokio"),
+        "rumor-seed",
+        &["--meta", "meta-rumor-seed", "--reject-meta", "^go-"],
+    )?;
+    let addr = seed.addr();
+    let mut joiner = l.start(
+        Kind::Go,
+        "go-joiner",
+        &["--meta", "go-joiner", "--join", &addr],
+    )?;
+    // Long enough for gossip, probes and a push/pull to have carried the Go node's alive.
+    std::thread::sleep(Duration::from_secs(5));
+    let listed = seed.members()?;
+    if listed.iter().any(|(n, _)| n == "go-joiner") {
+        return Err(format!("the rumor seed lists the Go joiner: {listed:?}"));
+    }
+    let go_view = joiner.members()?;
+    Ok(format!(
+        "the rumor seed listed {} member(s), the Go joiner's view: {go_view:?}",
+        listed.len()
+    ))
+}
+
+/// memberlist's `CIDRsAllowed`: a rumor node that allows 127.0.0.0/30 ignores a Go node
+/// bound on 127.0.0.9 that joins it, while a Go node on 127.0.0.1 joins as usual.
+pub fn cidr_ignores_outsider(l: &Launcher) -> Outcome {
+    let mut rumor = l.start(
+        Kind::Rumor("tokio"),
+        "rumor-cidr",
+        &["--meta", "meta-rumor-cidr", "--allow-cidr", "127.0.0.0/30"],
+    )?;
+    let addr = rumor.addr();
+    let inside = l.start(
+        Kind::Go,
+        "go-inside",
+        &["--meta", "meta-go-inside", "--join", &addr],
+    )?;
+    let outside = l.start(
+        Kind::Go,
+        "go-outside",
+        &[
+            "--bind",
+            "127.0.0.9",
+            "--meta",
+            "meta-go-outside",
+            "--join",
+            &addr,
+        ],
+    )?;
+    std::thread::sleep(Duration::from_secs(5));
+    let listed = rumor.members()?;
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    if names.contains(&"go-outside") || !names.contains(&"go-inside") {
+        return Err(format!("the rumor node lists {names:?}"));
+    }
+    drop((inside, outside));
+    Ok(format!(
+        "the rumor node lists {names:?}: the node on 127.0.0.9 stayed out"
+    ))
+}
+
 /// An interop scenario's entry point.
 pub type Scenario = fn(&Launcher) -> Outcome;
 
@@ -960,4 +1131,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("paused_node_refutes", paused_node_refutes),
     ("mixed_ten_stable", mixed_ten_stable),
     ("kv_and_relay_beside_go", kv_and_relay_beside_go),
+    ("ack_payloads_both_ways", ack_payloads_both_ways),
+    ("merge_veto_refuses_go_joiner", merge_veto_refuses_go_joiner),
+    ("cidr_ignores_outsider", cidr_ignores_outsider),
 ];

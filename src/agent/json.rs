@@ -102,6 +102,14 @@ pub(crate) fn kv(
 }
 
 /// Prints a node event (the sink every runtime's event loop feeds).
+/// A completed ping: `{"event":"ping","node":N,"rtt_ms":F,"payload_b64":S}`.
+pub(crate) fn ping(node: &str, rtt: std::time::Duration, payload: &[u8]) -> serde_json::Value {
+    json!({
+        "event": "ping", "node": node, "rtt_ms": rtt.as_secs_f64() * 1e3,
+        "payload_b64": B64.encode(payload),
+    })
+}
+
 pub(crate) fn event(e: Event) {
     let v = match e {
         Event::MemberJoined(m) => with_event("join", node("node", &m, None)),

@@ -24,11 +24,17 @@ const USAGE: &str = "usage: rumor agent [--name N] [--bind IP] [--port P] [--adv
   [--retransmit-mult N] [--suspicion-mult N] [--protocol-version N]
   [--delegate-protocol-version N] [--delegate-protocol-min N] [--delegate-protocol-max N]
   [--compression true|false] [--quiet] [--kv] [--kv-mode push|pull|push-pull]
-  [--kv-interval-ms N] [--relay]
+  [--kv-interval-ms N] [--relay] [--ack-payload TEXT] [--ack-payload-b64 B64]
+  [--ping-events] [--allow-cidr NET]... [--reject-meta REGEX]
 Runs one node. Commands on stdin: members, broadcast TEXT, send NODE TEXT,
 send-reliable NODE TEXT, local-state TEXT, meta TEXT, join HOST:PORT,..., leave [D],
-set KEY VALUE, get KEY, del KEY, shutdown (and broadcast-b64, send-b64,
+ping NODE, set KEY VALUE, get KEY, del KEY, shutdown (and broadcast-b64, send-b64,
 send-reliable-b64, local-state-b64, meta-b64, set-b64).
+--ack-payload sets the payload of this node's acks; ping NODE answers a ping event
+{node, rtt_ms, payload_b64} with the other node's ack payload (an error event on timeout), and
+--ping-events prints one for every probe this node completes. --allow-cidr (repeatable) is
+memberlist's CIDRsAllowed; --reject-meta refuses alive messages and joins that carry a member
+whose metadata matches. Join hosts may be names: every address they resolve to is tried.
 Events on stdout, one JSON object per line. D is a Go duration (500ms, 1s, 1m30s).
 --kv turns on the replicated map: set/del answer ok with the version, get answers a kv event
 {key, value, value_b64, version, writer} (value null if absent or deleted), and every change
@@ -41,9 +47,12 @@ struct Flags {
     port: u16,
     advertise_addr: Option<IpAddr>,
     advertise_port: Option<u16>,
-    join: Vec<SocketAddr>,
+    join: Vec<String>,
     meta: Vec<u8>,
     runtime: String,
+    ack_payload: Vec<u8>,
+    ping_events: bool,
+    reject_meta: Option<regex::bytes::Regex>,
     profile: String,
     config: Config,
 }
@@ -58,6 +67,9 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
         join: Vec::new(),
         meta: Vec::new(),
         runtime: "tokio".into(),
+        ack_payload: Vec::new(),
+        ping_events: false,
+        reject_meta: None,
         profile: "local".into(),
         config: Config::local(),
     };
@@ -76,7 +88,7 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
         if flag == "quiet" {
             continue;
         }
-        if flag == "kv" || flag == "relay" {
+        if flag == "kv" || flag == "relay" || flag == "ping-events" {
             // Switches: `--kv`, or Go's `--kv=true|false`.
             overrides.push((flag, inline.unwrap_or_else(|| "true".into())));
             continue;
@@ -109,7 +121,19 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
             "port" => f.port = v.parse().map_err(|_| bad("not a port"))?,
             "advertise-addr" => f.advertise_addr = Some(v.parse().map_err(|_| bad("not an IP"))?),
             "advertise-port" => f.advertise_port = Some(v.parse().map_err(|_| bad("not a port"))?),
-            "join" => f.join = parse_addrs(&v).map_err(|e| bad(&e))?,
+            "join" => f.join = host_list(&v),
+            "ack-payload" => f.ack_payload = v.into_bytes(),
+            "ack-payload-b64" => {
+                f.ack_payload = B64.decode(v.trim()).map_err(|_| bad("not base64"))?
+            }
+            "ping-events" => f.ping_events = v.parse().map_err(|_| bad("true or false"))?,
+            "allow-cidr" => c
+                .cidrs_allowed
+                .push(v.parse().map_err(|e| bad(&format!("{e}")))?),
+            "reject-meta" => {
+                let re = regex::bytes::Regex::new(&v).map_err(|e| bad(&format!("{e}")))?;
+                f.reject_meta = Some(re);
+            }
             "meta" => f.meta = v.into_bytes(),
             "runtime" => f.runtime = v,
             "key" => {
@@ -167,18 +191,44 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
     Ok(f)
 }
 
-fn parse_addrs(list: &str) -> Result<Vec<SocketAddr>, String> {
-    use std::net::ToSocketAddrs;
-    let mut out = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let addr = part
-            .to_socket_addrs()
-            .map_err(|e| format!("{part}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{part}: no address"))?;
-        out.push(addr);
+/// `host:port,host:port`: names or addresses, resolved when the node joins.
+fn host_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The agent's hooks: its ack payload, ping events, and the metadata it refuses.
+struct AgentHooks {
+    ack: Vec<u8>,
+    pings: Option<std::sync::mpsc::Sender<serde_json::Value>>,
+    reject: Option<regex::bytes::Regex>,
+}
+
+impl AgentHooks {
+    fn refused(&self, meta: &[u8]) -> bool {
+        self.reject.as_ref().is_some_and(|re| re.is_match(meta))
     }
-    Ok(out)
+}
+
+impl rumor::Hooks for AgentHooks {
+    fn allow_alive(&self, member: &rumor::MemberView<'_>) -> bool {
+        !self.refused(member.meta)
+    }
+    fn allow_merge(&self, _join: bool, members: &[rumor::MemberView<'_>]) -> bool {
+        !members.iter().any(|m| self.refused(m.meta))
+    }
+    fn ack_payload(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.ack);
+    }
+    fn ping_complete(&self, member: &rumor::MemberView<'_>, rtt: Duration, payload: &[u8]) {
+        // Printed by the agent's own thread: a hook does no I/O.
+        if let Some(tx) = &self.pings {
+            let _ = tx.send(json::ping(member.name, rtt, payload));
+        }
+    }
 }
 
 /// Go's `time.ParseDuration` for the forms tests use: `0`, and sums such as `1m30s`, `500ms`,
@@ -237,6 +287,19 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
         let ip = flags.advertise_addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         options.advertise = Some(SocketAddr::new(ip, flags.advertise_port.unwrap_or(0)));
     }
+    let mut config = flags.config.clone();
+    let pings = flags.ping_events.then(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || rx.into_iter().for_each(json::emit));
+        tx
+    });
+    if !flags.ack_payload.is_empty() || pings.is_some() || flags.reject_meta.is_some() {
+        config.hooks = Some(std::sync::Arc::new(AgentHooks {
+            ack: flags.ack_payload.clone(),
+            pings,
+            reject: flags.reject_meta.clone(),
+        }));
+    }
     let encrypted = flags.config.keyring.is_some();
     let protocol_version = flags.config.protocol_version;
     // The node's own `join` event comes before `ready`, as the Go peer prints them.
@@ -244,7 +307,7 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
     let (printed, me) = (own_join.clone(), flags.name.clone());
     let started = nodes::start(
         &flags.runtime,
-        flags.config.clone(),
+        config,
         options,
         Box::new(move |e| {
             let own_join = matches!(&e, rumor::Event::MemberJoined(m) if *m.name == *me);
@@ -312,8 +375,7 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
 
 impl Flags {
     fn join_arg(&self) -> String {
-        let v: Vec<String> = self.join.iter().map(ToString::to_string).collect();
-        v.join(",")
+        self.join.join(",")
     }
 }
 
@@ -386,12 +448,25 @@ fn command(node: &rumor::runtime::Handle, kv: bool, cmd: &str, rest: &str) {
                 Ok(ok(serde_json::json!({})))
             }
             "join" if !b64 => {
-                let seeds = parse_addrs(rest)?;
-                let r = node.join(seeds).wait().map_err(fail)?;
+                let hosts = host_list(rest);
+                if hosts.is_empty() {
+                    return Err("usage: join HOST:PORT,...".into());
+                }
+                let r = node.join_hosts(hosts).wait().map_err(fail)?;
                 if r.contacted == 0 {
                     return Err(format!("no seed answered ({} failed)", r.failed));
                 }
                 Ok(ok(serde_json::json!({"joined": r.contacted})))
+            }
+            "ping" if !b64 => {
+                let name = one_key(cmd, rest)?;
+                let members = node.all_members().wait().map_err(fail)?;
+                let m = members
+                    .iter()
+                    .find(|m| &*m.name == name)
+                    .ok_or_else(|| format!("no member {name}"))?;
+                let pong = node.ping(name.into(), m.addr).wait().map_err(fail)?;
+                Ok(json::ping(name, pong.rtt, &pong.payload))
             }
             "leave" if !b64 => {
                 let timeout = if rest.trim().is_empty() {

@@ -99,6 +99,13 @@ func (o *object) Bytes(k string, b []byte) *object {
 	return o.Str(k+"_b64", base64.StdEncoding.EncodeToString(b))
 }
 
+// Float adds a number with three decimals.
+func (o *object) Float(k string, v float64) *object {
+	o.key(k)
+	o.buf = strconv.AppendFloat(o.buf, v, 'f', 3, 64)
+	return o
+}
+
 func (o *object) JSON() []byte { return append(o.buf[:len(o.buf):len(o.buf)], '}') }
 
 const hexDigits = "0123456789abcdef"
@@ -269,6 +276,9 @@ type peer struct {
 	mu         sync.Mutex // guards meta and localState
 	meta       []byte
 	localState []byte
+
+	ackPayload []byte // PingDelegate.AckPayload
+	pingEvents bool   // print a ping event for every completed probe
 }
 
 func newPeer(out *output, meta []byte, retransmitMult int) *peer {
@@ -316,6 +326,22 @@ func (p *peer) MergeRemoteState(buf []byte, join bool) {
 		return
 	}
 	p.out.event(newEvent("remote_state").Bytes("payload", buf).Bool("join", join))
+}
+
+// --- memberlist.PingDelegate ---
+
+func (p *peer) AckPayload() []byte { return append([]byte(nil), p.ackPayload...) }
+
+func (p *peer) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	if p.pingEvents {
+		p.out.event(pingEvent(other.Name, rtt, payload))
+	}
+}
+
+func pingEvent(node string, rtt time.Duration, payload []byte) *object {
+	ms := float64(rtt) / float64(time.Millisecond)
+	return newEvent("ping").Str("node", node).Float("rtt_ms", ms).
+		Str("payload_b64", base64.StdEncoding.EncodeToString(payload))
 }
 
 // --- memberlist.EventDelegate (called with memberlist's node lock held) ---
@@ -470,6 +496,26 @@ func (p *peer) execute(line string) error {
 	case "join":
 		p.join(cmd, hostList(arg))
 
+	case "ping":
+		// memberlist's Ping reports the round-trip time only, no ack payload.
+		node := strings.TrimSpace(arg)
+		var addr net.Addr
+		for _, m := range ml.Members() {
+			if m.Name == node {
+				addr = &net.UDPAddr{IP: m.Addr, Port: int(m.Port)}
+			}
+		}
+		if addr == nil {
+			out.fail(cmd, "no member %q", node)
+			return nil
+		}
+		rtt, err := ml.Ping(node, addr)
+		if err != nil {
+			out.fail(cmd, "Ping %s: %v", node, err)
+			return nil
+		}
+		out.event(pingEvent(node, rtt, nil))
+
 	case "leave":
 		timeout := 5 * time.Second
 		if s := strings.TrimSpace(arg); s != "" {
@@ -565,6 +611,8 @@ func (b *boolArg) Set(s string) error {
 
 type options struct {
 	name, bind, advertiseAddr, join, meta, key, profile string
+	ackPayload, ackPayloadB64                           string
+	pingEvents                                          bool
 	port, advertisePort                                 int
 	probeInterval, probeTimeout, gossipInterval         time.Duration
 	pushPullInterval, tcpTimeout                        time.Duration
@@ -601,6 +649,9 @@ func parseFlags(out *output, args []string) *options {
 	fs.IntVar(&o.delegateMax, "delegate-protocol-max", 0, "highest delegate protocol version understood (dmax)")
 	fs.Var(&o.compression, "compression", "true/false: EnableCompression (default: the profile's, true)")
 	fs.BoolVar(&o.quiet, "quiet", false, "discard memberlist's own log (otherwise on stderr)")
+	fs.StringVar(&o.ackPayload, "ack-payload", "", "PingDelegate.AckPayload: the payload of this node's acks")
+	fs.StringVar(&o.ackPayloadB64, "ack-payload-b64", "", "the same, base64")
+	fs.BoolVar(&o.pingEvents, "ping-events", false, "print a ping event for every probe this node completes")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -797,6 +848,16 @@ func main() {
 	p := newPeer(out, []byte(opts.meta), cfg.RetransmitMult)
 	cfg.Delegate = p
 	cfg.Events = p
+	p.ackPayload = []byte(opts.ackPayload)
+	if opts.ackPayloadB64 != "" {
+		b, err := base64.StdEncoding.DecodeString(opts.ackPayloadB64)
+		if err != nil {
+			out.fatal("flags: -ack-payload-b64: %v", err)
+		}
+		p.ackPayload = b
+	}
+	p.pingEvents = opts.pingEvents
+	cfg.Ping = p
 
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
