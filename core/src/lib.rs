@@ -94,6 +94,7 @@ mod awareness;
 mod broadcast;
 pub mod config;
 mod event;
+mod extension;
 mod hooks;
 pub mod kv;
 mod memberlist;
@@ -113,7 +114,8 @@ pub use config::{Cidr, CidrError, Config, ConfigError, Limits};
 pub use event::{
     Event, LeaveReason, Member, MemberState, StreamCommand, StreamId, StreamInput, Transmit,
 };
+pub use extension::{Extension, Gossip, PushPullPeer};
 pub use hooks::{Hooks, MemberView};
-pub use kv::{ExchangeMode, KvChange, KvConfig, KvEntry, KvError, KvStats};
+pub use kv::{ExchangeMode, Kv, KvChange, KvConfig, KvEntry, KvError, KvStats};
 pub use memberlist::{CommandError, InputError, InputErrorKind, Memberlist};
 pub use time::Instant;

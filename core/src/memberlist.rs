@@ -207,8 +207,9 @@ pub struct Memberlist {
     pub(crate) reply_to: Option<SocketAddr>,
     /// Quick push/pulls still due after a join (see `joined`).
     pub(crate) follow_ups: u8,
-    /// The replicated map and relayed broadcasts.
-    pub(crate) ext: crate::kv::Ext,
+    /// A protocol layer above membership: rumor's replicated map and relayed broadcasts
+    /// when configured, or the application's own.
+    pub(crate) extension: Option<Box<dyn crate::Extension>>,
     /// This node's metrics, registered with its labels.
     pub(crate) metrics: crate::observe::Metrics,
 }
@@ -254,14 +255,11 @@ impl Memberlist {
         let next_gossip = stagger(config.gossip_interval);
         let next_push_pull = stagger(config.push_pull_interval);
         let next_reconnect = now + config.reconnect_interval;
-        let first_exchange = stagger(config.kv.exchange_interval);
-        let store = config.kv.enabled.then(|| {
-            crate::kv::store::Store::new(
-                name,
-                rng.next_u32(),
-                config.kv.max_keys,
-                config.kv.max_writers,
-            )
+        // The replicated map and the relay, when configured, as an extension of their own.
+        let extension = (config.kv.enabled || config.relay_broadcasts).then(|| {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            Box::new(crate::kv::Kv::new(&config, name, seed, now)) as Box<dyn crate::Extension>
         });
         let mut m = Self {
             awareness: Awareness::new(config.awareness_max_multiplier),
@@ -299,7 +297,7 @@ impl Memberlist {
             last_input: now,
             reply_to: None,
             follow_ups: 0,
-            ext: crate::kv::Ext::new(store, first_exchange),
+            extension,
             metrics: crate::observe::Metrics::new(&config.metric_labels),
             config,
         };
@@ -510,7 +508,7 @@ impl Memberlist {
             self.next_reconnect = advance(self.next_reconnect, self.config.reconnect_interval, now);
             self.reconnect(now);
         }
-        self.kv_timers(now);
+        self.with_ext(|ext, node| ext.handle_timeout(node, now));
         self.stream_timers(now);
         self.leave_progress(now);
     }
@@ -572,7 +570,7 @@ impl Memberlist {
         if let Some(d) = self.leave_deadline {
             t = t.min(d);
         }
-        if let Some(d) = self.kv_deadline() {
+        if let Some(d) = self.extension.as_ref().and_then(|e| e.poll_timeout()) {
             t = t.min(d);
         }
         Some(t)
@@ -627,7 +625,9 @@ impl Memberlist {
             self.events
                 .push_back(Event::BroadcastFinished { id, outcome });
         }
-        self.events.pop_front()
+        self.events
+            .pop_front()
+            .or_else(|| self.extension.as_mut()?.poll_event())
     }
 
     /// Queues a user broadcast: gossiped and piggybacked like memberlist's own messages, each
@@ -654,14 +654,15 @@ impl Memberlist {
             key.push_str(name);
         }
         let key = options.name.map(|_| key.as_str());
-        let msg = if self.config.relay_broadcasts {
-            self.relay_envelope(payload)
-        } else {
-            let mut v = Vec::with_capacity(payload.len() + 1);
-            v.push(MessageType::User as u8);
-            v.extend_from_slice(payload);
-            v
-        };
+        // An extension may wrap the application's broadcast (rumor's relay envelope); its own
+        // broadcasts, queued while it runs, are not passed back to it.
+        let wrapped = self
+            .with_ext(|ext, node| ext.wrap_broadcast(node, payload))
+            .flatten();
+        let body = wrapped.as_deref().unwrap_or(payload);
+        let mut msg = Vec::with_capacity(body.len() + 1);
+        msg.push(MessageType::User as u8);
+        msg.extend_from_slice(body);
         self.user_queue
             .push_tracked(key, Bytes::from(msg), false, track);
         id
@@ -905,4 +906,212 @@ pub(crate) fn push_pull_scale(interval: Duration, n: usize) -> Duration {
     }
     let mult = libm::ceil(libm::log2(n as f64) - libm::log2(THRESHOLD)) + 1.0;
     interval * mult as u32
+}
+
+/// Extensions and the inputs they share with the application: user messages and push/pull
+/// state go to the extension first, and what it does not claim to the application.
+impl Memberlist {
+    /// Installs `extension`, replacing any (rumor's map and relay are one: installing another
+    /// turns them off).
+    pub fn set_extension(&mut self, extension: Box<dyn crate::Extension>) {
+        self.extension = Some(extension);
+    }
+
+    /// The installed extension, if it is a `T`.
+    pub fn extension<T: crate::Extension>(&self) -> Option<&T> {
+        let ext: &dyn core::any::Any = self.extension.as_deref()?;
+        ext.downcast_ref()
+    }
+
+    /// Runs `f` with the installed extension, if it is a `T`, and the node beside it.
+    pub fn with_extension<T: crate::Extension, R>(
+        &mut self,
+        f: impl FnOnce(&mut T, &mut Memberlist) -> R,
+    ) -> Option<R> {
+        let mut ext = self.extension.take()?;
+        let any: &mut dyn core::any::Any = &mut *ext;
+        let r = any.downcast_mut::<T>().map(|t| f(t, self));
+        if self.extension.is_none() {
+            self.extension = Some(ext);
+        }
+        r
+    }
+
+    /// Runs `f` with the extension out of the node (so that what it does through the node
+    /// does not reach it again); `None` without one.
+    pub(crate) fn with_ext<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn crate::Extension, &mut Memberlist) -> R,
+    ) -> Option<R> {
+        let mut ext = self.extension.take()?;
+        let r = f(&mut *ext, self);
+        if self.extension.is_none() {
+            self.extension = Some(ext);
+        }
+        Some(r)
+    }
+
+    /// The address of the live (alive or suspect) member called `name`.
+    pub fn member_addr(&self, name: &str) -> Option<SocketAddr> {
+        let n = self.members.get(self.members.find(name)?);
+        if n.dead_or_left() {
+            return None;
+        }
+        n.socket_addr()
+    }
+
+    /// Every member this node knows, dead and left ones included until reaped, borrowed:
+    /// nothing is copied.
+    pub fn member_views(&self) -> impl Iterator<Item = crate::MemberView<'_>> + '_ {
+        self.members.iter().filter_map(|n| {
+            Some(crate::MemberView {
+                name: &n.name,
+                addr: n.socket_addr()?,
+                meta: &n.meta,
+                incarnation: n.incarnation,
+                state: n.state,
+                vsn: n.vsn,
+            })
+        })
+    }
+
+    /// A user message's payload: the extension's, or the application's.
+    pub(crate) fn on_user_payload(
+        &mut self,
+        now: Instant,
+        from: Option<SocketAddr>,
+        sender: SocketAddr,
+        payload: &[u8],
+    ) -> Result<(), InputErrorKind> {
+        let claimed = self.with_ext(|ext, node| ext.on_message(node, now, from, sender, payload));
+        if let Some(claimed) = claimed
+            && claimed?
+        {
+            return Ok(());
+        }
+        if !payload.is_empty() {
+            self.events.push_back(Event::UserMessage {
+                payload: payload.to_vec(),
+                from: sender,
+            });
+        }
+        Ok(())
+    }
+
+    /// Another node's push/pull user state: the extension takes its part, the application
+    /// gets the rest.
+    pub(crate) fn on_remote_state(
+        &mut self,
+        now: Instant,
+        peer: crate::PushPullPeer<'_>,
+        state: &[u8],
+        join: bool,
+    ) -> Result<(), InputErrorKind> {
+        let app = match self.with_ext(|ext, node| ext.on_push_pull_state(node, now, peer, state)) {
+            Some(r) => r?,
+            None => state,
+        };
+        if !app.is_empty() {
+            self.events.push_back(Event::RemoteState {
+                state: app.to_vec(),
+                join,
+            });
+        }
+        Ok(())
+    }
+
+    /// This node's push/pull user state for `peer`: the application's, inside whatever the
+    /// extension adds.
+    pub(crate) fn push_pull_user_state(
+        &mut self,
+        join: bool,
+        peer: crate::PushPullPeer<'_>,
+    ) -> Vec<u8> {
+        let app = self.app_local_state(join).into_owned();
+        let mut out = Vec::new();
+        match self.extension.as_mut() {
+            Some(_) => {
+                let mut ext = self.extension.take();
+                let wrote = ext
+                    .as_mut()
+                    .is_some_and(|e| e.push_pull_state(self, join, peer, &app, &mut out));
+                self.extension = ext;
+                if wrote { out } else { app }
+            }
+            None => app,
+        }
+    }
+}
+
+/// The replicated map's commands, on the [`Kv`](crate::Kv) extension the node installs when
+/// [`Config::kv`](crate::Config::kv) enables it.
+impl Memberlist {
+    /// The replicated map and relay, when configured.
+    pub fn kv(&self) -> Option<&crate::Kv> {
+        self.extension()
+    }
+
+    fn kv_do<R>(&mut self, f: impl FnOnce(&mut crate::Kv, &mut Memberlist) -> R) -> Option<R> {
+        self.with_extension(f)
+    }
+
+    /// Sets `key` to `value` in the replicated map; returns the write's version. The write
+    /// is gossiped at once and reaches the others through gossip and exchanges.
+    pub fn kv_set(
+        &mut self,
+        now: Instant,
+        key: &str,
+        value: &[u8],
+    ) -> Result<u64, crate::KvError> {
+        self.kv_do(|kv, node| kv.set(node, now, key, value))
+            .unwrap_or(Err(crate::KvError::Disabled))
+    }
+
+    /// Deletes `key` from the replicated map (a tombstone, kept for `tombstone_ttl`);
+    /// returns the delete's version.
+    pub fn kv_delete(&mut self, now: Instant, key: &str) -> Result<u64, crate::KvError> {
+        self.kv_do(|kv, node| kv.delete(node, now, key))
+            .unwrap_or(Err(crate::KvError::Disabled))
+    }
+
+    /// The current entry of `key` (a deleted key reads as a `None` value until its
+    /// tombstone expires).
+    pub fn kv_get(&self, key: &str) -> Option<crate::KvEntry> {
+        self.kv()?.get(key)
+    }
+
+    /// Every key held with its entry, tombstones included, in no particular order.
+    pub fn kv_entries(&self) -> impl Iterator<Item = (&str, crate::KvEntry)> + '_ {
+        self.kv().into_iter().flat_map(crate::Kv::entries)
+    }
+
+    /// Keys held, tombstones included.
+    pub fn kv_len(&self) -> usize {
+        self.kv().map_or(0, crate::Kv::len)
+    }
+
+    /// A hash of the whole map, equal on two nodes that hold the same map.
+    pub fn kv_fingerprint(&self) -> u64 {
+        self.kv().map_or(0, crate::Kv::fingerprint)
+    }
+
+    /// Emits [`Event::KeyChanged`] for keys starting with `prefix` (the empty prefix: all).
+    pub fn kv_subscribe(&mut self, prefix: &str) {
+        self.kv_do(|kv, _| kv.subscribe(prefix));
+    }
+
+    /// Stops the events of a [`kv_subscribe`](Self::kv_subscribe); false if there was none.
+    pub fn kv_unsubscribe(&mut self, prefix: &str) -> bool {
+        self.kv_do(|kv, _| kv.unsubscribe(prefix)).unwrap_or(false)
+    }
+
+    /// Traffic counters of the map and the relay.
+    pub fn kv_stats(&self) -> crate::KvStats {
+        self.kv().map(crate::Kv::stats).unwrap_or_default()
+    }
+
+    /// Bytes of this node's digest as an exchange sends it (marker and header included).
+    pub fn kv_digest_len(&self) -> usize {
+        self.kv().map_or(0, crate::Kv::digest_len)
+    }
 }

@@ -477,3 +477,22 @@ fn write_compound(out: &mut Vec<u8>, first: Option<&[u8]>, rest: &[Bytes]) {
         out.extend_from_slice(p);
     }
 }
+
+impl Memberlist {
+    /// Adapts the broadcasts taken for one packet to its target, as the extension says
+    /// ([`crate::Extension::gossip_to`]).
+    fn shape_broadcasts(&mut self, to: SocketAddr, out: &mut Vec<Bytes>) {
+        let Some(ext) = self.extension.as_mut() else {
+            return;
+        };
+        out.retain_mut(|b| match ext.gossip_to(to, b) {
+            crate::Gossip::Send => true,
+            crate::Gossip::Skip => false,
+            crate::Gossip::From(at) if at < b.len() => {
+                *b = b.slice(at..);
+                true
+            }
+            crate::Gossip::From(_) => false,
+        });
+    }
+}

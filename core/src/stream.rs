@@ -7,6 +7,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use rand_core::Rng;
 
+use crate::PushPullPeer;
 use crate::event::{Event, MemberState, StreamCommand, StreamId, StreamInput};
 use crate::memberlist::{CommandError, InputError, InputErrorKind, Memberlist};
 use crate::time::Instant;
@@ -319,7 +320,8 @@ impl Memberlist {
     }
 
     /// This node's push/pull message (memberlist `sendLocalState`).
-    fn encode_push_pull(&self, join: bool, section: bool) -> Vec<u8> {
+    fn encode_push_pull(&mut self, join: bool, peer: PushPullPeer<'_>) -> Vec<u8> {
+        let user = self.push_pull_user_state(join, peer);
         let mut instances = [0; 4];
         for n in self.members.iter() {
             instances[n.state as usize] += 1;
@@ -343,7 +345,6 @@ impl Memberlist {
                 vsn: n.vsn,
             })
             .collect();
-        let user = self.push_pull_user_state(join, section);
         let mut out = alloc::vec![0u8; push_pull_len(join, &states, user.len())];
         let Ok(mut w) = PushPullWriter::new(&mut out, join, states.len() as u32, user.len()) else {
             return Vec::new();
@@ -380,10 +381,10 @@ impl Memberlist {
                 let (role, pending, to) = (s.role, s.pending.take(), s.to);
                 let data = match role {
                     Role::PushPull { join, .. } => {
-                        // rumor's section goes to every peer but those that answered a
-                        // push/pull without one (Go nodes, or rumor with extensions off).
-                        let section = to.is_none_or(|a| !self.ext.plain.contains(&a));
-                        let msg = self.encode_push_pull(join, section);
+                        let peer = to.map_or(PushPullPeer::Answering { request: &[] }, |a| {
+                            PushPullPeer::Dialed(a)
+                        });
+                        let msg = self.encode_push_pull(join, peer);
                         self.frame_stream(&msg, true)
                     }
                     Role::Ping { seq } => {
@@ -637,14 +638,14 @@ impl Memberlist {
             .sample(crate::observe::Histogram::SizeRemote, size);
         match (role, parts) {
             (Role::Serve, Ok(parts)) => {
-                // A peer that sent no rumor section gets none back (a Go node's application
-                // sees only what it asked for).
-                let section = crate::kv::is_state_section(parts.user_state);
-                let reply = self.encode_push_pull(parts.join, section);
+                let peer = PushPullPeer::Answering {
+                    request: parts.user_state,
+                };
+                let reply = self.encode_push_pull(parts.join, peer);
                 let data = self.frame_stream(&reply, false);
                 self.stream_cmds.push_back(StreamCommand::Send { id, data });
                 self.abandon_stream(id);
-                self.merge_remote(now, &states, parts, true)
+                self.merge_remote(now, &states, parts, peer, true)
             }
             (Role::PushPull { join_id, .. }, Ok(parts)) => {
                 // A joiner learns the seed's whole table, which the seed's cluster already
@@ -652,17 +653,17 @@ impl Memberlist {
                 // N^2 messages of gossip. rumor's joiner keeps that news to itself (its own
                 // alive reaches the others through the seed, and its follow-up push/pulls
                 // exchange the rest).
-                let section = crate::kv::is_state_section(parts.user_state);
-                let r = self.merge_remote(now, &states, parts, join_id.is_none());
+                let dialed = self.streams.position(id).and_then(|i| self.streams.list[i].to);
+                let peer = dialed.map_or(PushPullPeer::Answering { request: &[] }, |a| {
+                    PushPullPeer::Dialed(a)
+                });
+                let r = self.merge_remote(now, &states, parts, peer, join_id.is_none());
                 if let Some(i) = self.streams.position(id) {
-                    let (to, opened) = (self.streams.list[i].to, self.streams.list[i].opened);
+                    let opened = self.streams.list[i].opened;
                     self.streams.list.swap_remove(i);
                     let ms = now.saturating_duration_since(opened).as_secs_f64() * 1e3;
                     self.metrics
                         .sample(crate::observe::Histogram::PushPullNode, ms);
-                    if let Some(to) = to {
-                        self.note_section(to, section);
-                    }
                 }
                 self.stream_cmds.push_back(StreamCommand::Close { id });
                 self.join_result(join_id, r.is_ok());
@@ -691,6 +692,7 @@ impl Memberlist {
         now: Instant,
         states: &[PushNodeState<'_>],
         parts: PushPullParts<'_>,
+        peer: PushPullPeer<'_>,
         gossip: bool,
     ) -> Result<(), InputError> {
         if !self.verify_protocol(states) {
@@ -765,7 +767,7 @@ impl Memberlist {
                 NodeState::Other(_) => {}
             }
         }
-        self.on_remote_state(now, parts.user_state, parts.join)
+        self.on_remote_state(now, peer, parts.user_state, parts.join)
             .map_err(err)
     }
 

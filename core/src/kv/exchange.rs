@@ -1,14 +1,13 @@
-//! The extensions inside the node: routing rumor messages in and out of memberlist's user
-//! messages and push/pull state, the exchange timer, and the map's public commands.
+//! The map and the relay as an [`Extension`]: routing rumor messages in and out of
+//! memberlist's user messages, push/pull state and gossip, the exchange timer, and the map's
+//! commands. Everything here reaches the node through [`Memberlist`]'s public methods.
 
-use alloc::borrow::Cow;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
 use core::net::SocketAddr;
 
-use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
 use rand_core::Rng;
 
@@ -16,13 +15,11 @@ use super::codec::{
     self, EntryLimits, HAS_ROWS, Kind, KvDecodeError, MARKER, RELAY_PLAIN_AT, Reader, Row,
     WANT_ROWS,
 };
-use super::store::{Refused, Store, WriterId};
-use super::{ExchangeMode, Ext, KvChange, KvEntry, KvError, KvStats, SyncRx};
-use crate::event::Event;
-use crate::memberlist::{InputErrorKind, Memberlist, advance};
-use crate::packet::Outgoing;
-use crate::time::Instant;
+use super::store::{Refused, WriterId};
+use super::{ExchangeMode, Kv, KvChange, KvEntry, KvError, KvStats, SyncRx};
+use crate::extension::{Extension, Gossip, PushPullPeer};
 use crate::wire::MessageType;
+use crate::{BroadcastOptions, CommandError, Event, InputErrorKind, Instant, Memberlist};
 
 type R<T> = Result<T, KvDecodeError>;
 
@@ -33,7 +30,7 @@ const OUTBOX_CHUNKS: usize = 256;
 /// message's type byte, CRC, encryption and label (generously).
 const DATAGRAM_SLACK: usize = 128;
 
-/// The kind of a queued user broadcast, if it is a rumor message.
+/// The kind of a queued user broadcast (type byte first), if it is a rumor message.
 fn queued_kind(b: &[u8]) -> Option<Kind> {
     match b.split_first() {
         Some((&t, rest)) if t == MessageType::User as u8 => match codec::classify(rest) {
@@ -44,42 +41,19 @@ fn queued_kind(b: &[u8]) -> Option<Kind> {
     }
 }
 
-impl Ext {
-    pub(crate) fn new(store: Option<Store>, first_exchange: Instant) -> Self {
-        Self {
-            store,
-            capable: HashSet::new(),
-            plain: HashSet::new(),
-            subs: Vec::new(),
-            seen: HashSet::new(),
-            seen_order: VecDeque::new(),
-            rx: None,
-            outbox: VecDeque::new(),
-            outbox_bytes: 0,
-            next_exchange: first_exchange,
-            rounds: 0,
-            stats: KvStats::default(),
-            hasher: hashbrown::DefaultHashBuilder::default(),
-        }
-    }
+/// The broadcast name a write of `key` is gossiped under: a newer write of the key replaces
+/// a queued older one. The NUL bytes keep it apart from application names.
+fn gossip_name(key: &str) -> String {
+    let mut name = String::with_capacity(key.len() + 4);
+    name.push_str("\0kv\0");
+    name.push_str(key);
+    name
+}
 
-    /// Records a relay id; false if it was already seen.
-    fn first_sight(&mut self, id: u64, memory: usize) -> bool {
-        if !self.seen.insert(id) {
-            return false;
-        }
-        self.seen_order.push_back(id);
-        while self.seen_order.len() > memory.max(1) {
-            if let Some(old) = self.seen_order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-        true
-    }
-
-    fn subscribed(&self, key: &str) -> bool {
-        self.subs.iter().any(|p| key.starts_with(&**p))
-    }
+/// The next tick of a period that started at `prev`, skipping ticks missed before `now`.
+fn advance(prev: Instant, period: core::time::Duration, now: Instant) -> Instant {
+    let next = prev + period;
+    if next > now { next } else { now + period }
 }
 
 /// Builds messages of at most `limit` bytes out of writer groups. A group larger than what is
@@ -196,109 +170,133 @@ struct PeerView {
     behind: bool,
 }
 
-impl Memberlist {
-    /// Whether either extension is on (the node then says so in its push/pull state).
-    pub(crate) fn ext_on(&self) -> bool {
-        self.config.kv.enabled || self.config.relay_broadcasts
+impl Kv {
+    fn first_sight(&mut self, id: u64) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.seen_order.push_back(id);
+        while self.seen_order.len() > self.relay_memory.max(1) {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    fn subscribed(&self, key: &str) -> bool {
+        self.subs.iter().any(|p| key.starts_with(&**p))
     }
 
     fn is_capable(&self, addr: SocketAddr) -> bool {
-        self.config.assume_rumor_peers || self.ext.capable.contains(&addr)
+        self.assume_rumor_peers || self.capable.contains(&addr)
     }
 
-    fn learn_capable_addr(&mut self, addr: SocketAddr) {
-        if self.ext.capable.len() < 2 * self.members.len() + 16 {
-            self.ext.capable.insert(addr);
+    fn learn_capable_addr(&mut self, node: &Memberlist, addr: SocketAddr) {
+        if self.capable.len() < 2 * node.num_known() + 16 {
+            self.capable.insert(addr);
         }
     }
 
     /// A push/pull we started was answered with (or without) rumor's section.
-    pub(crate) fn note_section(&mut self, to: SocketAddr, section: bool) {
-        if !self.ext_on() {
-            return;
-        }
+    fn note_section(&mut self, node: &Memberlist, to: SocketAddr, section: bool) {
         if section {
-            self.ext.plain.remove(&to);
-        } else if self.ext.plain.len() < 2 * self.members.len() + 16 {
-            self.ext.plain.insert(to);
+            self.plain.remove(&to);
+        } else if self.plain.len() < 2 * node.num_known() + 16 {
+            self.plain.insert(to);
         }
     }
 
-    fn learn_capable(&mut self, name: &str) {
+    fn learn_capable(&mut self, node: &Memberlist, name: &str) {
         if name == &*self.name {
             return;
         }
-        if let Some(i) = self.members.find(name) {
-            let n = self.members.get(i);
-            if !n.dead_or_left()
-                && let Some(a) = n.socket_addr()
-            {
-                self.learn_capable_addr(a);
-            }
+        if let Some(a) = node.member_addr(name) {
+            self.learn_capable_addr(node, a);
         }
-    }
-
-    fn member_addr(&self, name: &str) -> Option<SocketAddr> {
-        let n = self.members.get(self.members.find(name)?);
-        if n.dead_or_left() {
-            return None;
-        }
-        n.socket_addr()
     }
 
     fn notify(&mut self, change: KvChange) {
-        if self.ext.subscribed(&change.key) {
+        if self.subscribed(&change.key) {
             self.events.push_back(Event::KeyChanged(change));
         }
     }
 
-    // ----- application commands -----
-
-    /// Sets `key` to `value` in the replicated map; returns the write's version. The write
-    /// is gossiped at once and reaches the others through gossip and exchanges.
-    pub fn kv_set(&mut self, now: Instant, key: &str, value: &[u8]) -> Result<u64, KvError> {
-        if value.len() > self.config.kv.max_value {
-            return Err(KvError::ValueTooLarge(value.len()));
-        }
-        self.local_write(now, key, Some(value))
+    fn count(&self, c: crate::observe::Counter, n: u64) {
+        self.metrics.count(c, n);
     }
 
-    /// Deletes `key` from the replicated map (a tombstone, kept for `tombstone_ttl`);
-    /// returns the delete's version.
-    pub fn kv_delete(&mut self, now: Instant, key: &str) -> Result<u64, KvError> {
-        self.local_write(now, key, None)
+    // ----- application commands -----
+
+    /// Sets `key` to `value`; returns the write's version. The write is gossiped at once and
+    /// reaches the others through gossip and exchanges.
+    pub fn set(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        key: &str,
+        value: &[u8],
+    ) -> Result<u64, KvError> {
+        if value.len() > self.config.max_value {
+            return Err(KvError::ValueTooLarge(value.len()));
+        }
+        self.local_write(node, now, key, Some(value))
+    }
+
+    /// Deletes `key` (a tombstone, kept for `tombstone_ttl`); returns the delete's version.
+    pub fn delete(&mut self, node: &mut Memberlist, now: Instant, key: &str) -> Result<u64, KvError> {
+        self.local_write(node, now, key, None)
     }
 
     fn local_write(
         &mut self,
+        node: &mut Memberlist,
         now: Instant,
         key: &str,
         value: Option<&[u8]>,
     ) -> Result<u64, KvError> {
-        if key.len() > self.config.kv.max_key {
+        if key.len() > self.config.max_key {
             return Err(KvError::KeyTooLong(key.len()));
         }
-        let store = self.ext.store.as_mut().ok_or(KvError::Disabled)?;
+        let store = self.store.as_mut().ok_or(KvError::Disabled)?;
         let version = store.next_version();
         let me = store.me;
         let change = store
             .apply(key, version, me, value, now)
             .map_err(|_| KvError::Full)?;
-        self.ext.stats.applied += 1;
-        if self.config.kv.gossip_writes
-            && let Some(b) =
-                encode_write(store, me, key, version, value, self.config.udp_buffer_size)
-        {
-            self.user_queue.push(Some(key), b, false);
-        }
+        self.stats.applied += 1;
+        self.gossip_write(node, me, key, version, value);
         self.notify(change);
         Ok(version)
     }
 
+    /// Queues one write for gossip, under its key's name, if it fits a datagram.
+    fn gossip_write(
+        &mut self,
+        node: &mut Memberlist,
+        writer: WriterId,
+        key: &str,
+        version: u64,
+        value: Option<&[u8]>,
+    ) {
+        if !self.config.gossip_writes {
+            return;
+        }
+        let Some(store) = &self.store else { return };
+        if let Some(msg) = encode_write(store, writer, key, version, value, self.udp_buffer_size) {
+            let name = gossip_name(key);
+            let options = BroadcastOptions {
+                name: Some(&name),
+                notify: false,
+            };
+            node.broadcast_with(&msg, options);
+        }
+    }
+
     /// The current entry of `key` (a deleted key reads as a `None` value until its
     /// tombstone expires).
-    pub fn kv_get(&self, key: &str) -> Option<KvEntry> {
-        let store = self.ext.store.as_ref()?;
+    pub fn get(&self, key: &str) -> Option<KvEntry> {
+        let store = self.store.as_ref()?;
         let s = store.entries.get(key)?;
         Some(KvEntry {
             value: s.value.clone(),
@@ -308,8 +306,8 @@ impl Memberlist {
     }
 
     /// Every key held with its entry, tombstones included, in no particular order.
-    pub fn kv_entries(&self) -> impl Iterator<Item = (&str, KvEntry)> + '_ {
-        self.ext.store.iter().flat_map(|store| {
+    pub fn entries(&self) -> impl Iterator<Item = (&str, KvEntry)> + '_ {
+        self.store.iter().flat_map(|store| {
             store.entries.iter().map(|(k, s)| {
                 (
                     &**k,
@@ -324,14 +322,19 @@ impl Memberlist {
     }
 
     /// Keys held, tombstones included.
-    pub fn kv_len(&self) -> usize {
-        self.ext.store.as_ref().map_or(0, |s| s.entries.len())
+    pub fn len(&self) -> usize {
+        self.store.as_ref().map_or(0, |s| s.entries.len())
+    }
+
+    /// Whether the map holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// A hash of the whole map (keys, versions, writers, values), equal on two nodes that
     /// hold the same map: a cheap convergence check.
-    pub fn kv_fingerprint(&self) -> u64 {
-        let Some(store) = self.ext.store.as_ref() else {
+    pub fn fingerprint(&self) -> u64 {
+        let Some(store) = self.store.as_ref() else {
             return 0;
         };
         store.entries.iter().fold(0u64, |acc, (k, s)| {
@@ -353,40 +356,39 @@ impl Memberlist {
     }
 
     /// Emits [`Event::KeyChanged`] for keys starting with `prefix` (the empty prefix: all).
-    pub fn kv_subscribe(&mut self, prefix: &str) {
-        if !self.ext.subs.iter().any(|p| &**p == prefix) {
-            self.ext.subs.push(Box::from(prefix));
+    pub fn subscribe(&mut self, prefix: &str) {
+        if !self.subs.iter().any(|p| &**p == prefix) {
+            self.subs.push(Box::from(prefix));
         }
     }
 
-    /// Stops the events of a [`kv_subscribe`](Self::kv_subscribe); false if there was none.
-    pub fn kv_unsubscribe(&mut self, prefix: &str) -> bool {
-        let before = self.ext.subs.len();
-        self.ext.subs.retain(|p| &**p != prefix);
-        before != self.ext.subs.len()
+    /// Stops the events of a [`subscribe`](Self::subscribe); false if there was none.
+    pub fn unsubscribe(&mut self, prefix: &str) -> bool {
+        let before = self.subs.len();
+        self.subs.retain(|p| &**p != prefix);
+        before != self.subs.len()
     }
 
     /// Traffic counters of the map and the relay.
-    pub fn kv_stats(&self) -> KvStats {
+    pub fn stats(&self) -> KvStats {
         KvStats {
-            rumor_peers: self.ext.capable.len() as u64,
-            ..self.ext.stats
+            rumor_peers: self.capable.len() as u64,
+            ..self.stats
         }
     }
 
     /// Bytes of this node's digest as an exchange sends it (marker and header included).
-    pub fn kv_digest_len(&self) -> usize {
+    pub fn digest_len(&self) -> usize {
         self.digest_message(0).len()
     }
 
     // ----- relayed broadcasts -----
 
-    /// Queues an application broadcast in a relay envelope.
-    pub(crate) fn relay_envelope(&mut self, payload: &[u8]) -> Vec<u8> {
+    /// An application broadcast in a relay envelope (the user message type byte first).
+    fn relay_envelope(&mut self, payload: &[u8]) -> Vec<u8> {
         let id = self.rng.next_u64();
-        self.ext.first_sight(id, self.config.relay_memory);
-        let mut v = Vec::with_capacity(RELAY_PLAIN_AT + 1 + payload.len());
-        v.push(MessageType::User as u8);
+        self.first_sight(id);
+        let mut v = Vec::with_capacity(RELAY_PLAIN_AT + payload.len());
         codec::start(&mut v, Kind::Relay);
         v.extend_from_slice(&id.to_be_bytes());
         v.push(MessageType::User as u8);
@@ -394,7 +396,7 @@ impl Memberlist {
         v
     }
 
-    fn on_relay(&mut self, sender: SocketAddr, body: &[u8]) -> R<()> {
+    fn on_relay(&mut self, node: &mut Memberlist, sender: SocketAddr, body: &[u8]) -> R<()> {
         let mut r = Reader::new(body);
         let id = r.u64()?;
         let inner = r.u8()?;
@@ -402,7 +404,7 @@ impl Memberlist {
             return Err(KvDecodeError::Unknown(inner));
         }
         let payload = r.rest();
-        if !self.ext.first_sight(id, self.config.relay_memory) {
+        if !self.first_sight(id) {
             return Ok(());
         }
         if !payload.is_empty() {
@@ -411,152 +413,72 @@ impl Memberlist {
                 from: sender,
             });
         }
-        if self.config.relay_broadcasts {
-            let mut v = Vec::with_capacity(1 + MARKER.len() + 1 + body.len());
-            v.push(MessageType::User as u8);
+        if self.relay {
+            let mut v = Vec::with_capacity(MARKER.len() + 1 + body.len());
             codec::start(&mut v, Kind::Relay);
             v.extend_from_slice(body);
-            self.user_queue.push(None, Bytes::from(v), false);
-            self.ext.stats.relayed += 1;
-            self.metrics.count(crate::observe::Counter::Relayed, 1);
+            node.broadcast_with(&v, BroadcastOptions::default());
+            self.stats.relayed += 1;
+            self.count(crate::observe::Counter::Relayed, 1);
         }
         Ok(())
-    }
-
-    /// Adapts the broadcasts taken for one packet to its target: a peer not known to run
-    /// rumor gets relay envelopes as plain user messages and no map gossip.
-    pub(crate) fn shape_broadcasts(&mut self, to: SocketAddr, out: &mut Vec<Bytes>) {
-        if !self.ext_on() {
-            return;
-        }
-        let capable = self.is_capable(to);
-        let mut sends = 0;
-        out.retain_mut(|b| match queued_kind(b) {
-            Some(Kind::Relay) if !capable => {
-                *b = b.slice(RELAY_PLAIN_AT..);
-                true
-            }
-            Some(Kind::Writes) => {
-                sends += u64::from(capable);
-                capable
-            }
-            _ => true,
-        });
-        self.ext.stats.gossip_sends += sends;
     }
 
     // ----- input -----
 
-    /// A user message's payload: rumor's own messages are handled here, anything else is
-    /// the application's.
-    pub(crate) fn on_user_payload(
+    fn on_rumor_message(
         &mut self,
+        node: &mut Memberlist,
         now: Instant,
         from: Option<SocketAddr>,
         sender: SocketAddr,
-        payload: &[u8],
-    ) -> Result<(), InputErrorKind> {
-        let (kind, body) = match codec::classify(payload) {
-            None => {
-                if !payload.is_empty() {
-                    self.events.push_back(Event::UserMessage {
-                        payload: payload.to_vec(),
-                        from: sender,
-                    });
-                }
-                return Ok(());
-            }
-            Some(Ok(x)) => x,
-            Some(Err(e)) => {
-                self.ext.stats.malformed += 1;
-                self.metrics.count(crate::observe::Counter::KvMalformed, 1);
-                return Err(InputErrorKind::Kv(e));
-            }
-        };
-        if let Some(addr) = from
-            && self.ext_on()
-        {
-            self.learn_capable_addr(addr);
+        kind: Kind,
+        body: &[u8],
+    ) -> R<()> {
+        if let Some(addr) = from {
+            self.learn_capable_addr(node, addr);
         }
-        let kv = self.config.kv.enabled;
-        let r = match kind {
-            Kind::Relay => self.on_relay(sender, body),
-            _ if !kv => Ok(()),
-            Kind::Writes => self.on_groups(now, &mut Reader::new(body), true, false),
-            Kind::Digest => self.on_digest(now, body),
-            Kind::Delta => self.on_delta(now, body),
-            Kind::Sync => self.on_sync(now, body),
+        match kind {
+            Kind::Relay => self.on_relay(node, sender, body),
+            _ if self.store.is_none() => Ok(()),
+            Kind::Writes => self.on_groups(node, now, &mut Reader::new(body), true, false),
+            Kind::Digest => self.on_digest(node, now, body),
+            Kind::Delta => self.on_delta(node, now, body),
+            Kind::Sync => self.on_sync(node, now, body),
             Kind::State => Err(KvDecodeError::Unknown(Kind::State as u8)),
-        };
-        r.map_err(|e| {
-            self.ext.stats.malformed += 1;
-            self.metrics.count(crate::observe::Counter::KvMalformed, 1);
-            crate::observe::decision!(debug, error = %e, "malformed rumor message");
-            InputErrorKind::Kv(e)
-        })
-    }
-
-    /// Another node's push/pull user state: rumor's section is handled here, the rest is the
-    /// application's.
-    pub(crate) fn on_remote_state(
-        &mut self,
-        now: Instant,
-        state: &[u8],
-        join: bool,
-    ) -> Result<(), InputErrorKind> {
-        let app = match codec::classify(state) {
-            Some(Ok((Kind::State, body))) => {
-                let r = self.on_state_section(now, body);
-                match r {
-                    Ok(app) => app,
-                    Err(e) => {
-                        self.ext.stats.malformed += 1;
-                        return Err(InputErrorKind::Kv(e));
-                    }
-                }
-            }
-            _ => state,
-        };
-        if !app.is_empty() {
-            self.events.push_back(Event::RemoteState {
-                state: app.to_vec(),
-                join,
-            });
         }
-        Ok(())
     }
 
-    fn on_state_section<'a>(&mut self, now: Instant, body: &'a [u8]) -> R<&'a [u8]> {
+    fn malformed(&mut self, e: KvDecodeError) -> InputErrorKind {
+        self.stats.malformed += 1;
+        self.count(crate::observe::Counter::KvMalformed, 1);
+        crate::observe::decision!(debug, error = %e, "malformed rumor message");
+        InputErrorKind::Kv(e)
+    }
+
+    fn on_state_section<'a>(&mut self, node: &mut Memberlist, now: Instant, body: &'a [u8]) -> R<&'a [u8]> {
         let mut r = Reader::new(body);
         let len = r.u32()? as usize;
         let section = r.take(len)?;
         let app = r.rest();
         let mut s = Reader::new(section);
         let from = s.str("node name", codec::MAX_NAME)?;
-        if self.ext_on() {
-            self.learn_capable(from);
-        }
+        self.learn_capable(node, from);
         let view = self.peer_view(&mut s)?;
-        if self.ext_on() {
-            let n = s.count("rumor peers", 1)?;
-            for _ in 0..n {
-                let name = s.str("node name", codec::MAX_NAME)?;
-                self.learn_capable(name);
-            }
+        let n = s.count("rumor peers", 1)?;
+        for _ in 0..n {
+            let name = s.str("node name", codec::MAX_NAME)?;
+            self.learn_capable(node, name);
         }
-        if self.config.kv.enabled {
-            self.answer(now, from, &view, false);
+        if self.store.is_some() {
+            self.answer(node, now, from, &view, false);
         }
         Ok(app)
     }
 
-    /// This node's push/pull user state: rumor's section (name and digest) before the
-    /// application's state when an extension is on.
-    pub(crate) fn push_pull_user_state(&self, join: bool, section: bool) -> Cow<'_, [u8]> {
-        let app = self.app_local_state(join);
-        if !self.ext_on() || !section {
-            return app;
-        }
+    /// rumor's section of this node's push/pull state: its name, its digest and the rumor
+    /// members it knows.
+    fn put_section(&self, node: &Memberlist, app: &[u8], out: &mut Vec<u8>) {
         let mut section = Vec::new();
         codec::put_bytes(&mut section, self.name.as_bytes());
         self.put_rows(&mut section);
@@ -564,28 +486,24 @@ impl Memberlist {
         let at = section.len();
         section.extend_from_slice(&[0; 4]);
         let mut n = 0u32;
-        for m in self.members.iter() {
-            if !m.dead_or_left()
-                && *m.name != *self.name
-                && m.socket_addr()
-                    .is_some_and(|a| self.ext.capable.contains(&a))
-            {
+        for m in node.member_views() {
+            let live = matches!(m.state, crate::MemberState::Alive | crate::MemberState::Suspect);
+            if live && m.name != &*self.name && self.capable.contains(&m.addr) {
                 codec::put_bytes(&mut section, m.name.as_bytes());
                 n += 1;
             }
         }
         section[at..at + 4].copy_from_slice(&n.to_be_bytes());
-        let mut out = Vec::with_capacity(section.len() + 9 + app.len());
-        codec::start(&mut out, Kind::State);
+        out.reserve(section.len() + 9 + app.len());
+        codec::start(out, Kind::State);
         out.extend_from_slice(&(section.len() as u32).to_be_bytes());
         out.extend_from_slice(&section);
-        out.extend_from_slice(&app);
-        Cow::Owned(out)
+        out.extend_from_slice(app);
     }
 
     fn put_rows(&self, out: &mut Vec<u8>) {
         // Writers that never wrote (every node's own, until it does) say nothing.
-        let writers = self.ext.store.as_ref().map_or(&[][..], |s| &s.writers[..]);
+        let writers = self.store.as_ref().map_or(&[][..], |s| &s.writers[..]);
         let said = |w: &&super::store::Writer| w.watermark > 0 || w.purged > 0;
         let n = writers.iter().filter(said).count();
         out.extend_from_slice(&(n as u32).to_be_bytes());
@@ -603,15 +521,15 @@ impl Memberlist {
     }
 
     fn peer_view(&self, r: &mut Reader<'_>) -> R<PeerView> {
-        let Some(store) = self.ext.store.as_ref() else {
-            codec::read_rows(r, self.config.kv.max_writers, |_| {})?;
+        let Some(store) = self.store.as_ref() else {
+            codec::read_rows(r, self.config.max_writers, |_| {})?;
             return Ok(PeerView {
                 have: Vec::new(),
                 behind: false,
             });
         };
         let mut have = alloc::vec![0u64; store.writers.len()];
-        codec::read_rows(r, self.config.kv.max_writers, |row| {
+        codec::read_rows(r, self.config.max_writers, |row| {
             if let Some(id) = store.find_writer(row.name, row.epoch) {
                 have[id as usize] = row.watermark;
             }
@@ -622,15 +540,15 @@ impl Memberlist {
 
     /// Sends `to` what its digest shows it lacks: a delta, or everything if it is behind a
     /// forgotten tombstone. `rows` adds our digest, asking for what we lack in return.
-    fn answer(&mut self, now: Instant, to: &str, view: &PeerView, rows: bool) {
+    fn answer(&mut self, node: &mut Memberlist, now: Instant, to: &str, view: &PeerView, rows: bool) {
         if view.behind {
-            self.send_full(now, to);
+            self.send_full(node, now, to);
         } else {
-            self.send_delta(now, to, view, rows);
+            self.send_delta(node, now, to, view, rows);
         }
     }
 
-    fn on_digest(&mut self, now: Instant, body: &[u8]) -> R<()> {
+    fn on_digest(&mut self, node: &mut Memberlist, now: Instant, body: &[u8]) -> R<()> {
         let mut r = Reader::new(body);
         let flags = r.u8()?;
         let from = r.str("node name", codec::MAX_NAME)?;
@@ -638,12 +556,12 @@ impl Memberlist {
         if !r.is_empty() {
             return Err(KvDecodeError::Trailing);
         }
-        self.learn_capable(from);
-        self.answer(now, from, &view, flags & WANT_ROWS != 0);
+        self.learn_capable(node, from);
+        self.answer(node, now, from, &view, flags & WANT_ROWS != 0);
         Ok(())
     }
 
-    fn on_delta(&mut self, now: Instant, body: &[u8]) -> R<()> {
+    fn on_delta(&mut self, node: &mut Memberlist, now: Instant, body: &[u8]) -> R<()> {
         let mut r = Reader::new(body);
         let flags = r.u8()?;
         let from = r.str("node name", codec::MAX_NAME)?;
@@ -652,42 +570,42 @@ impl Memberlist {
         } else {
             None
         };
-        self.learn_capable(from);
-        self.on_groups(now, &mut r, false, false)?;
+        self.learn_capable(node, from);
+        self.on_groups(node, now, &mut r, false, false)?;
         if let Some(view) = view {
-            self.answer(now, from, &view, false);
+            self.answer(node, now, from, &view, false);
         }
         Ok(())
     }
 
-    fn on_sync(&mut self, now: Instant, body: &[u8]) -> R<()> {
+    fn on_sync(&mut self, node: &mut Memberlist, now: Instant, body: &[u8]) -> R<()> {
         let mut r = Reader::new(body);
         let from = r.str("node name", codec::MAX_NAME)?;
         let id = r.u64()?;
         let index = r.u32()?;
         let total = r.u32()?;
-        if index >= total || total as usize > self.config.kv.max_keys + 1 {
+        if index >= total || total as usize > self.config.max_keys + 1 {
             return Err(KvDecodeError::TooLarge {
                 what: "full exchange chunk index",
                 len: index as usize,
                 limit: total as usize,
             });
         }
-        self.learn_capable(from);
-        let stale = self.config.tcp_timeout * 4;
-        let track = match &self.ext.rx {
+        self.learn_capable(node, from);
+        let stale = self.tcp_timeout * 4;
+        let track = match &self.rx {
             Some(rx) if rx.id == id => true,
             Some(rx) if now.saturating_duration_since(rx.started) < stale => false,
             _ => {
                 let mut rows = HashMap::new();
-                let max = self.config.kv.max_writers;
+                let max = self.config.max_writers;
                 codec::read_rows(&mut r.clone(), max, |row| {
                     rows.insert(
                         (Box::from(row.name), row.epoch),
                         (row.watermark, row.purged),
                     );
                 })?;
-                self.ext.rx = Some(SyncRx {
+                self.rx = Some(SyncRx {
                     id,
                     started: now,
                     total,
@@ -699,9 +617,9 @@ impl Memberlist {
                 true
             }
         };
-        codec::read_rows(&mut r, self.config.kv.max_writers, |_| {})?;
-        self.on_groups(now, &mut r, false, track)?;
-        if track && let Some(rx) = &mut self.ext.rx {
+        codec::read_rows(&mut r, self.config.max_writers, |_| {})?;
+        self.on_groups(node, now, &mut r, false, track)?;
+        if track && let Some(rx) = &mut self.rx {
             rx.got.insert(index);
             if rx.got.len() as u32 >= rx.total {
                 self.complete_sync();
@@ -713,13 +631,13 @@ impl Memberlist {
     /// A whole full state arrived: drop what it shows superseded, adopt its watermarks and
     /// forgotten-tombstone floors.
     fn complete_sync(&mut self) {
-        let Some(rx) = self.ext.rx.take() else {
+        let Some(rx) = self.rx.take() else {
             return;
         };
-        let Some(mut store) = self.ext.store.take() else {
+        let Some(mut store) = self.store.take() else {
             return;
         };
-        let h = &self.ext.hasher;
+        let h = &self.hasher;
         let gone: Vec<Box<str>> = store
             .entries
             .iter()
@@ -759,7 +677,7 @@ impl Memberlist {
                 }
             }
         }
-        self.ext.store = Some(store);
+        self.store = Some(store);
         for c in changes {
             self.notify(c);
         }
@@ -767,29 +685,26 @@ impl Memberlist {
 
     /// Applies the writer groups left in `r`. `gossip`: pass fresh writes on; `track`: note
     /// the keys for the full exchange being received.
-    fn on_groups(&mut self, now: Instant, r: &mut Reader<'_>, gossip: bool, track: bool) -> R<()> {
-        let Some(mut store) = self.ext.store.take() else {
+    fn on_groups(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        r: &mut Reader<'_>,
+        gossip: bool,
+        track: bool,
+    ) -> R<()> {
+        let Some(mut store) = self.store.take() else {
             return Ok(());
         };
         let mut changes = Vec::new();
         let res = self.apply_groups(now, r, &mut store, track, &mut changes);
+        self.store = Some(store);
         for (writer, c) in changes {
-            if gossip
-                && self.config.kv.gossip_writes
-                && let Some(b) = encode_write(
-                    &store,
-                    writer,
-                    &c.key,
-                    c.version,
-                    c.value.as_deref(),
-                    self.config.udp_buffer_size,
-                )
-            {
-                self.user_queue.push(Some(&c.key), b, false);
+            if gossip {
+                self.gossip_write(node, writer, &c.key, c.version, c.value.as_deref());
             }
             self.notify(c);
         }
-        self.ext.store = Some(store);
         res
     }
 
@@ -797,42 +712,42 @@ impl Memberlist {
         &mut self,
         now: Instant,
         r: &mut Reader<'_>,
-        store: &mut Store,
+        store: &mut super::store::Store,
         track: bool,
         changes: &mut Vec<(WriterId, KvChange)>,
     ) -> R<()> {
         let limits = EntryLimits {
-            max_key: self.config.kv.max_key,
-            max_value: self.config.kv.max_value,
+            max_key: self.config.max_key,
+            max_value: self.config.max_value,
         };
-        let max_keys = self.config.kv.max_keys;
+        let max_keys = self.config.max_keys;
         while !r.is_empty() {
             let head = codec::read_group_head(r)?;
             let w = store.writer_id(head.name, head.epoch, true);
             let mut complete = w.is_some();
             for _ in 0..head.count {
                 let e = codec::read_entry(r, limits)?;
-                if track && let Some(rx) = &mut self.ext.rx {
+                if track && let Some(rx) = &mut self.rx {
                     if rx.keys.len() < max_keys {
-                        rx.keys.insert(self.ext.hasher.hash_one(e.key));
+                        rx.keys.insert(self.hasher.hash_one(e.key));
                     } else {
                         rx.refused = true;
                     }
                 }
                 let Some(w) = w else {
-                    self.ext.stats.refused += 1;
+                    self.stats.refused += 1;
                     continue;
                 };
                 match store.apply(e.key, e.version, w, e.value, now) {
                     Ok(c) => {
-                        self.ext.stats.applied += 1;
-                        self.metrics.count(crate::observe::Counter::KvApplied, 1);
+                        self.stats.applied += 1;
+                        self.count(crate::observe::Counter::KvApplied, 1);
                         changes.push((w, c));
                     }
                     Err(Refused::Older) => {}
                     Err(_) => {
-                        self.ext.stats.refused += 1;
-                        self.metrics.count(crate::observe::Counter::KvRefused, 1);
+                        self.stats.refused += 1;
+                        self.count(crate::observe::Counter::KvRefused, 1);
                         complete = false;
                     }
                 }
@@ -846,7 +761,7 @@ impl Memberlist {
                     }
                 }
                 _ if track => {
-                    if let Some(rx) = &mut self.ext.rx {
+                    if let Some(rx) = &mut self.rx {
                         rx.refused |= !complete;
                     }
                 }
@@ -859,46 +774,38 @@ impl Memberlist {
     // ----- output -----
 
     /// Sends one rumor message to `to`: as a datagram when it fits, else over a stream.
-    fn kv_send(&mut self, now: Instant, to: SocketAddr, msg: Vec<u8>) {
-        self.ext.stats.exchange_messages += 1;
-        self.ext.stats.exchange_bytes += msg.len() as u64;
-        self.metrics.count(crate::observe::Counter::KvMessages, 1);
-        self.metrics
-            .count(crate::observe::Counter::KvBytes, msg.len() as u64);
-        if msg.len() + DATAGRAM_SLACK <= self.config.udp_buffer_size {
-            let mut v = Vec::with_capacity(msg.len() + 1);
-            v.push(MessageType::User as u8);
-            v.extend_from_slice(&msg);
-            self.outgoing.push_back(Outgoing::Message {
-                to,
-                msg: Bytes::from(v),
-                crc: false,
-            });
+    fn kv_send(&mut self, node: &mut Memberlist, now: Instant, to: SocketAddr, msg: Vec<u8>) {
+        self.stats.exchange_messages += 1;
+        self.stats.exchange_bytes += msg.len() as u64;
+        self.count(crate::observe::Counter::KvMessages, 1);
+        self.count(crate::observe::Counter::KvBytes, msg.len() as u64);
+        if msg.len() + DATAGRAM_SLACK <= self.udp_buffer_size {
+            let _ = node.send_to_addr(now, to, &msg, false);
         } else {
-            self.ext.outbox_bytes += msg.len();
-            self.ext.outbox.push_back((to, msg));
+            self.outbox_bytes += msg.len();
+            self.outbox.push_back((to, msg));
             // Bounded: the oldest waiting messages give way.
-            while self.ext.outbox_bytes > self.config.kv.max_chunk * OUTBOX_CHUNKS {
-                let Some((_, old)) = self.ext.outbox.pop_front() else {
+            while self.outbox_bytes > self.config.max_chunk * OUTBOX_CHUNKS {
+                let Some((_, old)) = self.outbox.pop_front() else {
                     break;
                 };
-                self.ext.outbox_bytes -= old.len();
-                self.ext.stats.outbox_dropped += 1;
+                self.outbox_bytes -= old.len();
+                self.stats.outbox_dropped += 1;
             }
-            self.kv_flush(now);
+            self.kv_flush(node, now);
         }
     }
 
-    /// Opens streams for waiting messages while outbound streams are free.
-    pub(crate) fn kv_flush(&mut self, now: Instant) {
-        while !self.ext.outbox.is_empty()
-            && self.streams.count(false) < self.config.max_outbound_streams
-        {
-            let Some((to, msg)) = self.ext.outbox.pop_front() else {
-                break;
-            };
-            self.ext.outbox_bytes -= msg.len();
-            let _ = self.start_user_stream(now, to, &msg);
+    /// Sends waiting stream messages while the node has outbound streams free.
+    fn kv_flush(&mut self, node: &mut Memberlist, now: Instant) {
+        while let Some((to, msg)) = self.outbox.pop_front() {
+            match node.send_to_addr(now, to, &msg, true) {
+                Err(CommandError::TooManyStreams) => {
+                    self.outbox.push_front((to, msg));
+                    return;
+                }
+                _ => self.outbox_bytes -= msg.len(),
+            }
         }
     }
 
@@ -911,18 +818,18 @@ impl Memberlist {
         m
     }
 
-    fn send_digest(&mut self, now: Instant, to: SocketAddr, flags: u8) {
+    fn send_digest(&mut self, node: &mut Memberlist, now: Instant, to: SocketAddr, flags: u8) {
         let m = self.digest_message(flags);
-        self.kv_send(now, to, m);
+        self.kv_send(node, now, to, m);
     }
 
     /// Entries the peer lacks, grouped by writer, in version order; plus a watermark-only
     /// group for each writer whose watermark is ahead of the peer's.
-    fn send_delta(&mut self, now: Instant, to: &str, view: &PeerView, rows: bool) {
-        let Some(addr) = self.member_addr(to) else {
+    fn send_delta(&mut self, node: &mut Memberlist, now: Instant, to: &str, view: &PeerView, rows: bool) {
+        let Some(addr) = node.member_addr(to) else {
             return;
         };
-        let Some(store) = self.ext.store.as_ref() else {
+        let Some(store) = self.store.as_ref() else {
             return;
         };
         let have = |w: WriterId| view.have.get(w as usize).copied().unwrap_or(0);
@@ -952,7 +859,7 @@ impl Memberlist {
         if rows {
             self.put_rows(&mut first);
         }
-        let mut chunks = Chunks::new(first, next, self.config.kv.max_chunk);
+        let mut chunks = Chunks::new(first, next, self.config.max_chunk);
         let mut i = 0;
         for (id, w) in store.writers.iter().enumerate() {
             let id = id as WriterId;
@@ -975,18 +882,18 @@ impl Memberlist {
             });
         }
         for m in chunks.finish() {
-            self.kv_send(now, addr, m);
+            self.kv_send(node, now, addr, m);
         }
     }
 
     /// Everything this node holds, in chunks that together let the receiver drop what they
     /// show superseded.
-    fn send_full(&mut self, now: Instant, to: &str) {
-        let Some(addr) = self.member_addr(to) else {
+    fn send_full(&mut self, node: &mut Memberlist, now: Instant, to: &str) {
+        let Some(addr) = node.member_addr(to) else {
             return;
         };
         let id = self.rng.next_u64();
-        let Some(store) = self.ext.store.as_ref() else {
+        let Some(store) = self.store.as_ref() else {
             return;
         };
         let mut picks: Vec<(WriterId, u64, &str)> = store
@@ -1002,7 +909,7 @@ impl Memberlist {
         let at = header.len();
         header.extend_from_slice(&[0; 8]);
         self.put_rows(&mut header);
-        let mut chunks = Chunks::new(header.clone(), header, self.config.kv.max_chunk);
+        let mut chunks = Chunks::new(header.clone(), header, self.config.max_chunk);
         let mut i = 0;
         for (wid, w) in store.writers.iter().enumerate() {
             let wid = wid as WriterId;
@@ -1026,9 +933,8 @@ impl Memberlist {
             m[at..at + 4].copy_from_slice(&(n as u32).to_be_bytes());
             m[at + 4..at + 8].copy_from_slice(&total.to_be_bytes());
         }
-        self.ext.stats.full_syncs += 1;
-        self.metrics
-            .count(crate::observe::Counter::KvFullExchange, 1);
+        self.stats.full_syncs += 1;
+        self.count(crate::observe::Counter::KvFullExchange, 1);
         crate::observe::decision!(
             debug,
             peer = %addr,
@@ -1036,108 +942,192 @@ impl Memberlist {
             "replicated map: full exchange"
         );
         for m in all {
-            self.kv_send(now, addr, m);
+            self.kv_send(node, now, addr, m);
         }
     }
 
     // ----- timers -----
 
-    pub(crate) fn kv_deadline(&self) -> Option<Instant> {
-        if !self.ext.outbox.is_empty() {
-            // Streams free up as they finish: look again within a gossip interval.
-            let soon = self.last_input + self.config.gossip_interval;
-            return Some(if self.config.kv.exchange_interval.is_zero() {
-                soon
-            } else {
-                soon.min(self.ext.next_exchange)
-            });
-        }
-        (self.ext_on() && !self.config.kv.exchange_interval.is_zero())
-            .then_some(self.ext.next_exchange)
-    }
-
     /// One exchange round: forget old tombstones and stalled full exchanges, then exchange
     /// with one random rumor peer in the configured mode.
-    pub(crate) fn kv_timers(&mut self, now: Instant) {
-        self.kv_flush(now);
-        let interval = self.config.kv.exchange_interval;
-        if !self.ext_on() || interval.is_zero() || now < self.ext.next_exchange {
+    fn exchange_round(&mut self, node: &mut Memberlist, now: Instant) {
+        let interval = self.config.exchange_interval;
+        if interval.is_zero() || now < self.next_exchange {
             return;
         }
-        self.ext.next_exchange = advance(self.ext.next_exchange, interval, now);
-        self.ext.rounds += 1;
-        if self.ext.rounds.is_multiple_of(16) {
-            self.forget_gone_capable();
+        self.next_exchange = advance(self.next_exchange, interval, now);
+        self.rounds += 1;
+        if self.rounds.is_multiple_of(16) {
+            self.forget_gone_capable(node);
         }
-        if let Some(rx) = &self.ext.rx
-            && now.saturating_duration_since(rx.started) > self.config.tcp_timeout * 4
+        if let Some(rx) = &self.rx
+            && now.saturating_duration_since(rx.started) > self.tcp_timeout * 4
         {
-            self.ext.rx = None;
+            self.rx = None;
         }
-        let ttl = self.config.kv.tombstone_ttl;
-        if let Some(store) = self.ext.store.as_mut() {
+        let ttl = self.config.tombstone_ttl;
+        if let Some(store) = self.store.as_mut() {
             store.expire_tombstones(now, ttl);
         }
-        if !self.config.kv.enabled || self.leaving {
+        if self.store.is_none() || node.has_left() {
             return;
         }
-        let Some(peer) = self.pick_rumor_peer() else {
+        let Some((name, addr)) = self.pick_rumor_peer(node) else {
             return;
         };
-        match self.config.kv.mode {
-            ExchangeMode::Push => {
-                let name = self.members.get(peer).name.clone();
-                self.send_full(now, &name);
-            }
+        match self.config.mode {
+            ExchangeMode::Push => self.send_full(node, now, &name),
             ExchangeMode::Pull | ExchangeMode::PushPull => {
-                let flags = if self.config.kv.mode == ExchangeMode::PushPull {
+                let flags = if self.config.mode == ExchangeMode::PushPull {
                     WANT_ROWS
                 } else {
                     0
                 };
-                if let Some(addr) = self.members.get(peer).socket_addr() {
-                    self.send_digest(now, addr, flags);
-                }
+                self.send_digest(node, now, addr, flags);
             }
         }
     }
 
-    /// A random alive member other than this node that runs rumor: a few random tries, then
-    /// a scan from a random place.
-    fn pick_rumor_peer(&mut self) -> Option<usize> {
-        let n = self.members.len();
-        if n < 2 {
+    /// A random live member other than this node that runs rumor.
+    fn pick_rumor_peer(&mut self, node: &Memberlist) -> Option<(Box<str>, SocketAddr)> {
+        let draw = self.rng.next_u64();
+        let ok = |m: &crate::MemberView<'_>| {
+            m.name != &*self.name
+                && matches!(m.state, crate::MemberState::Alive | crate::MemberState::Suspect)
+                && self.is_capable(m.addr)
+        };
+        let n = node.member_views().filter(ok).count();
+        if n == 0 {
             return None;
         }
-        let ok = |m: &Self, i: usize| {
-            let node = m.members.get(i);
-            *node.name != *m.name
-                && !node.dead_or_left()
-                && node.socket_addr().is_some_and(|a| m.is_capable(a))
-        };
-        for _ in 0..8 {
-            let i = (self.rng.next_u64() % n as u64) as usize;
-            if ok(self, i) {
-                return Some(i);
-            }
-        }
-        let start = (self.rng.next_u64() % n as u64) as usize;
-        (0..n).map(|k| (start + k) % n).find(|&i| ok(self, i))
+        let k = (draw % n as u64) as usize;
+        let m = node.member_views().filter(ok).nth(k)?;
+        Some((Box::from(m.name), m.addr))
     }
 
     /// Forgets capable addresses that no live member has any more.
-    fn forget_gone_capable(&mut self) {
-        if self.ext.capable.is_empty() && self.ext.plain.is_empty() {
+    fn forget_gone_capable(&mut self, node: &Memberlist) {
+        if self.capable.is_empty() && self.plain.is_empty() {
             return;
         }
-        let live: HashSet<SocketAddr> = self
-            .members
-            .iter()
-            .filter(|n| !n.dead_or_left())
-            .filter_map(|n| n.socket_addr())
+        let live: HashSet<SocketAddr> = node
+            .member_views()
+            .filter(|m| matches!(m.state, crate::MemberState::Alive | crate::MemberState::Suspect))
+            .map(|m| m.addr)
             .collect();
-        self.ext.capable.retain(|a| live.contains(a));
-        self.ext.plain.retain(|a| live.contains(a));
+        self.capable.retain(|a| live.contains(a));
+        self.plain.retain(|a| live.contains(a));
+    }
+}
+
+impl Extension for Kv {
+    fn on_message(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        from: Option<SocketAddr>,
+        sender: SocketAddr,
+        payload: &[u8],
+    ) -> Result<bool, InputErrorKind> {
+        self.last = now;
+        match codec::classify(payload) {
+            None => Ok(false),
+            Some(Ok((kind, body))) => self
+                .on_rumor_message(node, now, from, sender, kind, body)
+                .map(|()| true)
+                .map_err(|e| self.malformed(e)),
+            Some(Err(e)) => Err(self.malformed(e)),
+        }
+    }
+
+    fn push_pull_state(
+        &mut self,
+        node: &Memberlist,
+        _join: bool,
+        peer: PushPullPeer<'_>,
+        app: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        // rumor's section goes to every peer but those that answered a push/pull without one
+        // (Go nodes, or rumor with extensions off); an answer carries one only if the
+        // request did (a Go application sees only what it asked for).
+        let section = match peer {
+            PushPullPeer::Dialed(to) => !self.plain.contains(&to),
+            PushPullPeer::Answering { request } => super::is_state_section(request),
+        };
+        if section {
+            self.put_section(node, app, out);
+        }
+        section
+    }
+
+    fn on_push_pull_state<'a>(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        peer: PushPullPeer<'_>,
+        state: &'a [u8],
+    ) -> Result<&'a [u8], InputErrorKind> {
+        self.last = now;
+        let (app, section) = match codec::classify(state) {
+            Some(Ok((Kind::State, body))) => {
+                let app = self
+                    .on_state_section(node, now, body)
+                    .map_err(|e| {
+                        self.stats.malformed += 1;
+                        InputErrorKind::Kv(e)
+                    })?;
+                (app, true)
+            }
+            _ => (state, false),
+        };
+        if let PushPullPeer::Dialed(to) = peer {
+            self.note_section(node, to, section);
+        }
+        Ok(app)
+    }
+
+    fn gossip_to(&mut self, to: SocketAddr, message: &[u8]) -> Gossip {
+        let capable = self.is_capable(to);
+        match queued_kind(message) {
+            // A peer not known to run rumor gets a relay envelope as the plain user
+            // message inside it, and no map gossip.
+            Some(Kind::Relay) if !capable => Gossip::From(RELAY_PLAIN_AT),
+            Some(Kind::Writes) if !capable => Gossip::Skip,
+            Some(Kind::Writes) => {
+                self.stats.gossip_sends += 1;
+                Gossip::Send
+            }
+            _ => Gossip::Send,
+        }
+    }
+
+    fn wrap_broadcast(&mut self, _node: &mut Memberlist, payload: &[u8]) -> Option<Vec<u8>> {
+        self.relay.then(|| self.relay_envelope(payload))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let interval = self.config.exchange_interval;
+        if !self.outbox.is_empty() {
+            // Streams free up as they finish: look again within a gossip interval.
+            let soon = self.last + self.gossip_interval;
+            return Some(if interval.is_zero() {
+                soon
+            } else {
+                soon.min(self.next_exchange)
+            });
+        }
+        (!interval.is_zero()).then_some(self.next_exchange)
+    }
+
+    fn handle_timeout(&mut self, node: &mut Memberlist, now: Instant) {
+        self.last = now;
+        self.kv_flush(node, now);
+        self.exchange_round(node, now);
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 }
 
@@ -1160,31 +1150,27 @@ impl Fnv {
     }
 }
 
-/// One write as a gossip message (a queued user message), if it fits a datagram.
+/// One write as a gossip message (a user message's payload), if it fits a datagram.
 fn encode_write(
-    store: &Store,
+    store: &super::store::Store,
     writer: WriterId,
     key: &str,
     version: u64,
     value: Option<&[u8]>,
     udp_buffer_size: usize,
-) -> Option<Bytes> {
+) -> Option<Vec<u8>> {
     let w = store.writers.get(writer as usize)?;
-    let len = 1
-        + MARKER.len()
-        + 1
-        + codec::group_head_len(&w.name)
-        + codec::entry_len(key, version, value);
-    if len + DATAGRAM_SLACK > udp_buffer_size {
+    let len = MARKER.len() + 1 + codec::group_head_len(&w.name) + codec::entry_len(key, version, value);
+    // The user message's type byte comes on top.
+    if 1 + len + DATAGRAM_SLACK > udp_buffer_size {
         return None;
     }
     let mut v = Vec::with_capacity(len);
-    v.push(MessageType::User as u8);
     codec::start(&mut v, Kind::Writes);
     let at = codec::put_group_head(&mut v, &w.name, w.epoch);
     codec::put_entry(&mut v, key, version, value);
     codec::patch_group_head(&mut v, at, 0, 0, 1);
-    Some(Bytes::from(v))
+    Some(v)
 }
 
 #[cfg(test)]
@@ -1268,8 +1254,15 @@ mod tests {
         Memberlist::new(config, name, addr, b"", [1; 32], Instant::ZERO).unwrap()
     }
 
+    /// Hands `msg` to the node's map as a user message that arrived over a stream.
+    fn deliver(m: &mut Memberlist, now: Instant, msg: &[u8]) {
+        let sender = SocketAddr::from(([127, 0, 0, 9], 9));
+        let r = m.with_extension::<Kv, _>(|kv, node| kv.on_message(node, now, None, sender, msg));
+        assert_eq!(r, Some(Ok(true)));
+    }
+
     fn watermark(m: &Memberlist, name: &str, epoch: u32) -> u64 {
-        let store = m.ext.store.as_ref().unwrap();
+        let store = m.kv().unwrap().store.as_ref().unwrap();
         store
             .find_writer(name, epoch)
             .map_or(0, |w| store.writers[w as usize].watermark)
@@ -1296,8 +1289,7 @@ mod tests {
         // stops where the gap begins.
         for (i, m) in msgs.iter().enumerate() {
             if i != 1 {
-                b.on_user_payload(now, None, SocketAddr::from(([127, 0, 0, 9], 9)), m)
-                    .unwrap();
+                deliver(&mut b, now, m);
             }
         }
         let wm = watermark(&b, "w", 9);
@@ -1305,14 +1297,12 @@ mod tests {
         assert!(b.kv_len() < 30 && b.kv_len() > 20);
         // The missing part arrives late: the watermark extends through it (but not through
         // the parts that came before it, which a later exchange sends again).
-        b.on_user_payload(now, None, SocketAddr::from(([127, 0, 0, 9], 9)), &msgs[1])
-            .unwrap();
+        deliver(&mut b, now, &msgs[1]);
         assert_eq!(b.kv_len(), 30);
         assert!(watermark(&b, "w", 9) > wm);
         // Resent in order, the parts bring it to the end.
         for m in &msgs {
-            b.on_user_payload(now, None, SocketAddr::from(([127, 0, 0, 9], 9)), m)
-                .unwrap();
+            deliver(&mut b, now, m);
         }
         assert_eq!(watermark(&b, "w", 9), 30);
     }

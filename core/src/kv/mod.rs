@@ -47,7 +47,7 @@
 //! spreads like membership news. Peers not known to run rumor get the plain user message.
 
 pub(crate) mod codec;
-pub(crate) mod exchange;
+mod exchange;
 pub(crate) mod store;
 
 use alloc::boxed::Box;
@@ -227,9 +227,23 @@ pub(crate) struct SyncRx {
     pub(crate) refused: bool,
 }
 
-/// The extensions' state inside a [`crate::Memberlist`].
-#[derive(Debug)]
-pub(crate) struct Ext {
+/// rumor's replicated map and relayed broadcasts, as an [`Extension`](crate::Extension) of
+/// a [`Memberlist`](crate::Memberlist): the node installs it when [`Config::kv`](crate::Config::kv)
+/// or [`Config::relay_broadcasts`](crate::Config::relay_broadcasts) turns it on, and it
+/// reaches the node only through the node's public methods (the proof that an application
+/// can build the same). Reach it with [`Memberlist::kv`](crate::Memberlist::kv) or the
+/// `Memberlist::kv_*` commands.
+pub struct Kv {
+    pub(crate) config: KvConfig,
+    /// Relay broadcasts (`Config::relay_broadcasts`).
+    pub(crate) relay: bool,
+    pub(crate) relay_memory: usize,
+    pub(crate) assume_rumor_peers: bool,
+    pub(crate) udp_buffer_size: usize,
+    pub(crate) tcp_timeout: Duration,
+    pub(crate) gossip_interval: Duration,
+    /// This node's name.
+    pub(crate) name: Box<str>,
     pub(crate) store: Option<store::Store>,
     /// Addresses of members known to run rumor with the extensions on.
     pub(crate) capable: HashSet<SocketAddr>,
@@ -250,4 +264,67 @@ pub(crate) struct Ext {
     pub(crate) stats: KvStats,
     /// Hashes keys for [`SyncRx::keys`].
     pub(crate) hasher: hashbrown::DefaultHashBuilder,
+    pub(crate) rng: rand_chacha::ChaCha20Rng,
+    /// Events for the application, handed out after the node's own.
+    pub(crate) events: VecDeque<crate::Event>,
+    pub(crate) metrics: crate::observe::Metrics,
+    /// The node's time at its last call (the outbox is looked at again a gossip interval on).
+    pub(crate) last: Instant,
+}
+
+impl fmt::Debug for Kv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kv")
+            .field("keys", &self.store.as_ref().map(|s| s.entries.len()))
+            .field("relay", &self.relay)
+            .field("rumor_peers", &self.capable.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kv {
+    /// The map and relay for the node called `name` with `config` (either may be off);
+    /// `seed` feeds its random choices (relay ids, exchange peers).
+    pub fn new(config: &crate::Config, name: &str, seed: [u8; 32], now: Instant) -> Self {
+        use rand_core::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
+        let kv = &config.kv;
+        let interval = kv.exchange_interval;
+        // The first exchange after a random stagger, as memberlist staggers its timers.
+        let stagger = if interval.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(rng.next_u64() % interval.as_nanos().max(1) as u64)
+        };
+        let store = kv
+            .enabled
+            .then(|| store::Store::new(name, rng.next_u32(), kv.max_keys, kv.max_writers));
+        Self {
+            config: kv.clone(),
+            relay: config.relay_broadcasts,
+            relay_memory: config.relay_memory,
+            assume_rumor_peers: config.assume_rumor_peers,
+            udp_buffer_size: config.udp_buffer_size,
+            tcp_timeout: config.tcp_timeout,
+            gossip_interval: config.gossip_interval,
+            name: Box::from(name),
+            store,
+            capable: HashSet::new(),
+            plain: HashSet::new(),
+            subs: Vec::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+            rx: None,
+            outbox: VecDeque::new(),
+            outbox_bytes: 0,
+            next_exchange: now + stagger,
+            rounds: 0,
+            stats: KvStats::default(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            rng,
+            events: VecDeque::new(),
+            metrics: crate::observe::Metrics::new(&config.metric_labels),
+            last: now,
+        }
+    }
 }
