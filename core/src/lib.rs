@@ -99,12 +99,8 @@ mod hooks;
 pub mod kv;
 mod memberlist;
 mod observe;
-mod packet;
-mod probe;
 #[cfg(feature = "std")]
 pub mod runtime;
-mod state;
-mod stream;
 mod suspicion;
 mod time;
 pub mod wire;

@@ -244,7 +244,12 @@ impl Kv {
     }
 
     /// Deletes `key` (a tombstone, kept for `tombstone_ttl`); returns the delete's version.
-    pub fn delete(&mut self, node: &mut Memberlist, now: Instant, key: &str) -> Result<u64, KvError> {
+    pub fn delete(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        key: &str,
+    ) -> Result<u64, KvError> {
         self.local_write(node, now, key, None)
     }
 
@@ -456,7 +461,12 @@ impl Kv {
         InputErrorKind::Kv(e)
     }
 
-    fn on_state_section<'a>(&mut self, node: &mut Memberlist, now: Instant, body: &'a [u8]) -> R<&'a [u8]> {
+    fn on_state_section<'a>(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        body: &'a [u8],
+    ) -> R<&'a [u8]> {
         let mut r = Reader::new(body);
         let len = r.u32()? as usize;
         let section = r.take(len)?;
@@ -487,7 +497,10 @@ impl Kv {
         section.extend_from_slice(&[0; 4]);
         let mut n = 0u32;
         for m in node.member_views() {
-            let live = matches!(m.state, crate::MemberState::Alive | crate::MemberState::Suspect);
+            let live = matches!(
+                m.state,
+                crate::MemberState::Alive | crate::MemberState::Suspect
+            );
             if live && m.name != &*self.name && self.capable.contains(&m.addr) {
                 codec::put_bytes(&mut section, m.name.as_bytes());
                 n += 1;
@@ -540,7 +553,14 @@ impl Kv {
 
     /// Sends `to` what its digest shows it lacks: a delta, or everything if it is behind a
     /// forgotten tombstone. `rows` adds our digest, asking for what we lack in return.
-    fn answer(&mut self, node: &mut Memberlist, now: Instant, to: &str, view: &PeerView, rows: bool) {
+    fn answer(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        to: &str,
+        view: &PeerView,
+        rows: bool,
+    ) {
         if view.behind {
             self.send_full(node, now, to);
         } else {
@@ -825,7 +845,14 @@ impl Kv {
 
     /// Entries the peer lacks, grouped by writer, in version order; plus a watermark-only
     /// group for each writer whose watermark is ahead of the peer's.
-    fn send_delta(&mut self, node: &mut Memberlist, now: Instant, to: &str, view: &PeerView, rows: bool) {
+    fn send_delta(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        to: &str,
+        view: &PeerView,
+        rows: bool,
+    ) {
         let Some(addr) = node.member_addr(to) else {
             return;
         };
@@ -993,7 +1020,10 @@ impl Kv {
         let draw = self.rng.next_u64();
         let ok = |m: &crate::MemberView<'_>| {
             m.name != &*self.name
-                && matches!(m.state, crate::MemberState::Alive | crate::MemberState::Suspect)
+                && matches!(
+                    m.state,
+                    crate::MemberState::Alive | crate::MemberState::Suspect
+                )
                 && self.is_capable(m.addr)
         };
         let n = node.member_views().filter(ok).count();
@@ -1012,7 +1042,12 @@ impl Kv {
         }
         let live: HashSet<SocketAddr> = node
             .member_views()
-            .filter(|m| matches!(m.state, crate::MemberState::Alive | crate::MemberState::Suspect))
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    crate::MemberState::Alive | crate::MemberState::Suspect
+                )
+            })
             .map(|m| m.addr)
             .collect();
         self.capable.retain(|a| live.contains(a));
@@ -1071,12 +1106,10 @@ impl Extension for Kv {
         self.last = now;
         let (app, section) = match codec::classify(state) {
             Some(Ok((Kind::State, body))) => {
-                let app = self
-                    .on_state_section(node, now, body)
-                    .map_err(|e| {
-                        self.stats.malformed += 1;
-                        InputErrorKind::Kv(e)
-                    })?;
+                let app = self.on_state_section(node, now, body).map_err(|e| {
+                    self.stats.malformed += 1;
+                    InputErrorKind::Kv(e)
+                })?;
                 (app, true)
             }
             _ => (state, false),
@@ -1160,7 +1193,8 @@ fn encode_write(
     udp_buffer_size: usize,
 ) -> Option<Vec<u8>> {
     let w = store.writers.get(writer as usize)?;
-    let len = MARKER.len() + 1 + codec::group_head_len(&w.name) + codec::entry_len(key, version, value);
+    let len =
+        MARKER.len() + 1 + codec::group_head_len(&w.name) + codec::entry_len(key, version, value);
     // The user message's type byte comes on top.
     if 1 + len + DATAGRAM_SLACK > udp_buffer_size {
         return None;

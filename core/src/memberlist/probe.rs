@@ -8,34 +8,34 @@ use core::net::SocketAddr;
 use rand_core::Rng;
 
 use crate::event::{MemberState, StreamId};
+use crate::memberlist::packet::Outgoing;
 use crate::memberlist::{Memberlist, advance};
-use crate::packet::Outgoing;
 use crate::time::Instant;
 use crate::wire::{IndirectPing, Suspect};
 
 /// The probe in progress (memberlist runs one at a time). The target's name is kept in
 /// `Memberlist::probe_target`, a reused buffer, so a probe round allocates nothing.
 #[derive(Debug)]
-pub(crate) struct Probe {
-    pub(crate) seq: u32,
-    pub(crate) to: SocketAddr,
-    pub(crate) incarnation: u32,
-    pub(crate) suspect: bool,
-    pub(crate) pmax: u8,
+pub(in crate::memberlist) struct Probe {
+    pub(in crate::memberlist) seq: u32,
+    pub(in crate::memberlist) to: SocketAddr,
+    pub(in crate::memberlist) incarnation: u32,
+    pub(in crate::memberlist) suspect: bool,
+    pub(in crate::memberlist) pmax: u8,
     /// When the direct ack is due; then the indirect phase starts.
-    pub(crate) timeout_at: Instant,
+    pub(in crate::memberlist) timeout_at: Instant,
     /// When the probe fails: start + the awareness-scaled probe interval.
-    pub(crate) end_at: Instant,
+    pub(in crate::memberlist) end_at: Instant,
     /// When the ping went out.
-    pub(crate) started: Instant,
-    pub(crate) indirect: bool,
-    pub(crate) expected_nacks: u32,
-    pub(crate) nacks: u32,
-    pub(crate) fallback: Option<StreamId>,
+    pub(in crate::memberlist) started: Instant,
+    pub(in crate::memberlist) indirect: bool,
+    pub(in crate::memberlist) expected_nacks: u32,
+    pub(in crate::memberlist) nacks: u32,
+    pub(in crate::memberlist) fallback: Option<StreamId>,
 }
 
 impl Probe {
-    pub(crate) fn next_deadline(&self) -> Instant {
+    pub(in crate::memberlist) fn next_deadline(&self) -> Instant {
         if self.indirect {
             self.end_at
         } else {
@@ -46,12 +46,12 @@ impl Probe {
 
 /// An indirect probe this node runs for another member.
 #[derive(Debug)]
-pub(crate) struct Relay {
-    pub(crate) our_seq: u32,
-    pub(crate) their_seq: u32,
-    pub(crate) requester: SocketAddr,
-    pub(crate) nack: bool,
-    pub(crate) deadline: Instant,
+pub(in crate::memberlist) struct Relay {
+    pub(in crate::memberlist) our_seq: u32,
+    pub(in crate::memberlist) their_seq: u32,
+    pub(in crate::memberlist) requester: SocketAddr,
+    pub(in crate::memberlist) nack: bool,
+    pub(in crate::memberlist) deadline: Instant,
 }
 
 /// Most indirect probes relayed at once; more requests are dropped (a flood cannot grow us).
@@ -62,15 +62,15 @@ const MAX_PINGS: usize = 1024;
 
 /// An explicit ping waiting for its ack ([`Memberlist::ping`]).
 #[derive(Debug)]
-pub(crate) struct Pinging {
+pub(in crate::memberlist) struct Pinging {
     seq: u32,
     sent: Instant,
-    pub(crate) deadline: Instant,
+    pub(in crate::memberlist) deadline: Instant,
 }
 
 impl Memberlist {
     /// Probe ticks, the phases of the current probe, and its end.
-    pub(crate) fn probe_timers(&mut self, now: Instant) {
+    pub(in crate::memberlist) fn probe_timers(&mut self, now: Instant) {
         if now >= self.next_probe {
             self.next_probe = advance(self.next_probe, self.config.probe_interval, now);
             self.probe_tick_pending = true;
@@ -228,7 +228,7 @@ impl Memberlist {
     }
 
     /// An ack for `seq` arrived (a datagram, with its payload, or over a stream ping).
-    pub(crate) fn on_ack(&mut self, seq: u32, now: Instant, payload: Option<&[u8]>) {
+    pub(in crate::memberlist) fn on_ack(&mut self, seq: u32, now: Instant, payload: Option<&[u8]>) {
         if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
             if let Some(p) = self.probe.take() {
                 self.probe_took(p.started, now);
@@ -284,7 +284,7 @@ impl Memberlist {
     }
 
     /// A nack for `seq`: a relay could not reach our target, but it is alive itself.
-    pub(crate) fn on_nack(&mut self, seq: u32) {
+    pub(in crate::memberlist) fn on_nack(&mut self, seq: u32) {
         if let Some(p) = self.probe.as_mut()
             && p.seq == seq
         {
@@ -293,7 +293,7 @@ impl Memberlist {
     }
 
     /// Another member asks us to probe a node for it (memberlist `handleIndirectPing`).
-    pub(crate) fn on_indirect_ping(
+    pub(in crate::memberlist) fn on_indirect_ping(
         &mut self,
         now: Instant,
         from: SocketAddr,
@@ -369,7 +369,7 @@ impl Memberlist {
         true
     }
 
-    pub(crate) fn relay_timers(&mut self, now: Instant) {
+    pub(in crate::memberlist) fn relay_timers(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.pings.len() {
             if self.pings[i].deadline <= now {
@@ -401,7 +401,11 @@ impl Memberlist {
 
     /// Up to `k` distinct random members for which `skip` is false, into `self.picked`
     /// (memberlist `kRandomNodes`: at most 3n random tries).
-    pub(crate) fn random_members(&mut self, k: usize, skip: impl Fn(&crate::state::Node) -> bool) {
+    pub(in crate::memberlist) fn random_members(
+        &mut self,
+        k: usize,
+        skip: impl Fn(&crate::memberlist::state::Node) -> bool,
+    ) {
         self.picked.clear();
         let n = self.members.len();
         if n == 0 {
@@ -421,7 +425,7 @@ impl Memberlist {
 
     /// Every gossip interval: send queued broadcasts to `gossip_nodes` random members,
     /// including members dead for less than `gossip_to_the_dead_time` (memberlist `gossip`).
-    pub(crate) fn gossip(&mut self, now: Instant) {
+    pub(in crate::memberlist) fn gossip(&mut self, now: Instant) {
         let limit =
             crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.members.len());
         let max_age = self.config.gossip_interval * limit * self.config.broadcast_stale_mult;
@@ -454,7 +458,7 @@ impl Memberlist {
     }
 
     /// Every (scaled) push/pull interval: a full state exchange with one random alive member.
-    pub(crate) fn periodic_push_pull(&mut self, now: Instant) {
+    pub(in crate::memberlist) fn periodic_push_pull(&mut self, now: Instant) {
         let me = self.name.clone();
         self.random_members(1, |n| *n.name == *me || n.state != MemberState::Alive);
         if let Some(&i) = self.picked.first()

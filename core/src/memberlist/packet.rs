@@ -20,7 +20,7 @@ use crate::{event::Transmit, time::Instant};
 /// A datagram to build when the adapter polls. Only what the message needs is stored; the
 /// bytes are encoded straight into the adapter's buffer.
 #[derive(Debug)]
-pub(crate) enum Outgoing {
+pub(in crate::memberlist) enum Outgoing {
     /// The current probe's ping (with a suspect message when the target is suspected).
     ProbePing,
     /// An indirect probe request about the current probe's target.
@@ -61,7 +61,7 @@ pub(crate) enum Outgoing {
 
 /// Buffers reused across packets so the hot path allocates nothing once they have grown.
 #[derive(Debug, Default)]
-pub(crate) struct Scratch {
+pub(in crate::memberlist) struct Scratch {
     msg: Vec<u8>,
     packet: Vec<u8>,
     compressed: Vec<u8>,
@@ -69,7 +69,7 @@ pub(crate) struct Scratch {
     ack: Vec<u8>,
     broadcasts: Vec<Bytes>,
     /// Decrypted and decompressed input, one per nesting level.
-    pub(crate) inbound: Vec<Vec<u8>>,
+    pub(in crate::memberlist) inbound: Vec<Vec<u8>>,
 }
 
 /// Deepest nesting of compound and compress messages accepted in a datagram.
@@ -94,7 +94,11 @@ impl Memberlist {
         (IpBytes::from(self.advertise.ip()), self.advertise.port())
     }
 
-    pub(crate) fn build_transmit(&mut self, out: Outgoing, buf: &mut Vec<u8>) -> Option<Transmit> {
+    pub(in crate::memberlist) fn build_transmit(
+        &mut self,
+        out: Outgoing,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         let mut s = core::mem::take(&mut self.scratch);
         let r = self.build_into(out, &mut s, buf);
         self.scratch = s;
@@ -300,7 +304,7 @@ impl Memberlist {
     }
 
     /// Label, decryption and CRC, then the message itself.
-    pub(crate) fn ingest_packet(
+    pub(in crate::memberlist) fn ingest_packet(
         &mut self,
         now: Instant,
         from: SocketAddr,

@@ -1,6 +1,11 @@
 //! The state machine of one local node: it routes each input to the module that owns the
 //! concern and gathers their outputs.
 
+mod packet;
+mod probe;
+mod state;
+mod stream;
+
 use alloc::boxed::Box;
 use alloc::collections::{BinaryHeap, VecDeque};
 use alloc::vec::Vec;
@@ -18,10 +23,10 @@ use crate::config::{
     Config, ConfigError, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 use crate::event::{Event, Member, MemberState, StreamCommand, StreamId, StreamInput, Transmit};
-use crate::packet::{Outgoing, Scratch};
-use crate::probe::{Probe, Relay};
-use crate::state::{Members, Node};
-use crate::stream::Streams;
+use crate::memberlist::packet::{Outgoing, Scratch};
+use crate::memberlist::probe::{Probe, Relay};
+use crate::memberlist::state::{Members, Node};
+use crate::memberlist::stream::Streams;
 use crate::time::Instant;
 use crate::wire::{Alive, Dead, IpBytes, Keyring, Lzw, MessageType, Vsn};
 
@@ -134,10 +139,10 @@ impl core::error::Error for CommandError {}
 
 /// A failed member, remembered so that it can be reached again after a partition heals.
 #[derive(Debug)]
-pub(crate) struct Failed {
-    pub(crate) name: Box<str>,
-    pub(crate) addr: SocketAddr,
-    pub(crate) since: Instant,
+pub(in crate::memberlist) struct Failed {
+    pub(in crate::memberlist) name: Box<str>,
+    pub(in crate::memberlist) addr: SocketAddr,
+    pub(in crate::memberlist) since: Instant,
 }
 
 /// Most failed members remembered for reconnection.
@@ -167,51 +172,54 @@ const MAX_FAILED: usize = 1024;
 /// It mirrors memberlist's `Memberlist` (state.go, net.go): probes, gossip, push/pull and the
 /// member table, with Lifeguard's awareness and dynamic suspicion.
 pub struct Memberlist {
-    pub(crate) config: Config,
-    pub(crate) name: Box<str>,
-    pub(crate) advertise: SocketAddr,
-    pub(crate) rng: ChaCha20Rng,
-    pub(crate) members: Members,
-    pub(crate) awareness: Awareness,
-    pub(crate) queue: BroadcastQueue,
-    pub(crate) user_queue: BroadcastQueue,
-    pub(crate) seq_no: u32,
-    pub(crate) probe: Option<Probe>,
-    pub(crate) probe_target: alloc::string::String,
-    pub(crate) probe_index: usize,
-    pub(crate) probe_tick_pending: bool,
-    pub(crate) relays: Vec<Relay>,
+    // Every field is private to this module and the protocol modules inside it (probe,
+    // state, stream, packet): what lies outside, rumor's replicated map included, reaches the
+    // node only through its public methods.
+    config: Config,
+    name: Box<str>,
+    advertise: SocketAddr,
+    rng: ChaCha20Rng,
+    members: Members,
+    awareness: Awareness,
+    queue: BroadcastQueue,
+    user_queue: BroadcastQueue,
+    seq_no: u32,
+    probe: Option<Probe>,
+    probe_target: alloc::string::String,
+    probe_index: usize,
+    probe_tick_pending: bool,
+    relays: Vec<Relay>,
     /// Explicit pings waiting for their ack.
-    pub(crate) pings: Vec<crate::probe::Pinging>,
-    pub(crate) next_probe: Instant,
-    pub(crate) next_gossip: Instant,
-    pub(crate) next_push_pull: Instant,
-    pub(crate) next_reconnect: Instant,
-    pub(crate) suspicion_timers: BinaryHeap<Reverse<(Instant, Box<str>)>>,
-    pub(crate) outgoing: VecDeque<Outgoing>,
-    pub(crate) events: VecDeque<Event>,
-    pub(crate) stream_cmds: VecDeque<StreamCommand>,
-    pub(crate) streams: Streams,
-    pub(crate) local_state: Vec<u8>,
-    pub(crate) leaving: bool,
-    pub(crate) leave_deadline: Option<Instant>,
-    pub(crate) failed: Vec<Failed>,
-    pub(crate) lzw: Lzw,
-    pub(crate) scratch: Scratch,
-    pub(crate) picked: Vec<usize>,
-    pub(crate) next_join_id: u64,
-    pub(crate) next_broadcast_id: u64,
+    pings: Vec<crate::memberlist::probe::Pinging>,
+    next_probe: Instant,
+    next_gossip: Instant,
+    next_push_pull: Instant,
+    next_reconnect: Instant,
+    suspicion_timers: BinaryHeap<Reverse<(Instant, Box<str>)>>,
+    outgoing: VecDeque<Outgoing>,
+    events: VecDeque<Event>,
+    stream_cmds: VecDeque<StreamCommand>,
+    streams: Streams,
+    local_state: Vec<u8>,
+    leaving: bool,
+    leave_deadline: Option<Instant>,
+    failed: Vec<Failed>,
+    lzw: Lzw,
+    scratch: Scratch,
+    picked: Vec<usize>,
+    next_join_id: u64,
+    next_broadcast_id: u64,
     /// When an input last arrived, to notice that this node itself stalled.
-    pub(crate) last_input: Instant,
+    last_input: Instant,
     /// The sender of the datagram being handled: a refutation is also sent straight back.
-    pub(crate) reply_to: Option<SocketAddr>,
+    reply_to: Option<SocketAddr>,
     /// Quick push/pulls still due after a join (see `joined`).
-    pub(crate) follow_ups: u8,
+    follow_ups: u8,
     /// A protocol layer above membership: rumor's replicated map and relayed broadcasts
     /// when configured, or the application's own.
-    pub(crate) extension: Option<Box<dyn crate::Extension>>,
+    extension: Option<Box<dyn crate::Extension>>,
     /// This node's metrics, registered with its labels.
-    pub(crate) metrics: crate::observe::Metrics,
+    metrics: crate::observe::Metrics,
 }
 
 impl core::fmt::Debug for Memberlist {
@@ -316,7 +324,7 @@ impl Memberlist {
     }
 
     /// The versions this node advertises: `[1, 5, protocol_version, dmin, dmax, dcur]`.
-    pub(crate) fn vsn(&self) -> Vsn {
+    pub(in crate::memberlist) fn vsn(&self) -> Vsn {
         Vsn {
             protocol_min: PROTOCOL_VERSION_MIN,
             protocol_max: PROTOCOL_VERSION_MAX,
@@ -404,12 +412,12 @@ impl Memberlist {
         self.queue.len() + self.user_queue.len()
     }
 
-    pub(crate) fn next_seq_no(&mut self) -> u32 {
+    pub(in crate::memberlist) fn next_seq_no(&mut self) -> u32 {
         self.seq_no = self.seq_no.wrapping_add(1);
         self.seq_no
     }
 
-    pub(crate) fn self_index(&self) -> Option<usize> {
+    pub(in crate::memberlist) fn self_index(&self) -> Option<usize> {
         self.members.find(&self.name)
     }
 
@@ -480,7 +488,7 @@ impl Memberlist {
     }
 
     /// Runs every timer that is due at `now`.
-    pub(crate) fn drive(&mut self, now: Instant) {
+    pub(in crate::memberlist) fn drive(&mut self, now: Instant) {
         self.expire_suspicions(now);
         self.probe_timers(now);
         self.relay_timers(now);
@@ -528,7 +536,7 @@ impl Memberlist {
     /// to the cluster just learned. memberlist staggers it over the unscaled interval, so a
     /// mass restart of thousands of nodes sends all of them into a full-state exchange within
     /// those first seconds.
-    pub(crate) fn joined(&mut self) {
+    pub(in crate::memberlist) fn joined(&mut self) {
         self.follow_ups = self.config.join_follow_ups;
         if self.follow_ups == 0 {
             let scaled = push_pull_scale(self.config.push_pull_interval, self.members.len());
@@ -601,7 +609,7 @@ impl Memberlist {
 
     /// memberlist's `IPAllowed`: whether `ip` lies in one of `cidrs_allowed` (all do when it
     /// is empty). A refusal is counted.
-    pub(crate) fn ip_allowed(&self, ip: core::net::IpAddr) -> bool {
+    pub(in crate::memberlist) fn ip_allowed(&self, ip: core::net::IpAddr) -> bool {
         let nets = &self.config.cidrs_allowed;
         if nets.is_empty() || nets.iter().any(|n| n.contains(ip)) {
             return true;
@@ -612,7 +620,7 @@ impl Memberlist {
     }
 
     /// Changes Lifeguard's health score by `delta` and reports it.
-    pub(crate) fn adjust_health(&mut self, delta: i32) {
+    pub(in crate::memberlist) fn adjust_health(&mut self, delta: i32) {
         self.awareness.apply(delta);
         let score = f64::from(self.awareness.score());
         self.metrics
@@ -855,7 +863,7 @@ impl Memberlist {
         r
     }
 
-    pub(crate) fn remember_failed(&mut self, m: &Member, now: Instant) {
+    pub(in crate::memberlist) fn remember_failed(&mut self, m: &Member, now: Instant) {
         if self.config.reconnect_interval.is_zero() {
             return;
         }
@@ -870,7 +878,7 @@ impl Memberlist {
         });
     }
 
-    pub(crate) fn forget_failed(&mut self, name: &str) {
+    pub(in crate::memberlist) fn forget_failed(&mut self, name: &str) {
         if !self.failed.is_empty() {
             self.failed.retain(|f| &*f.name != name);
         }
@@ -893,13 +901,13 @@ impl Memberlist {
 
 /// The next tick of a period that started at `prev`, skipping ticks missed before `now` (a
 /// Go ticker drops them too).
-pub(crate) fn advance(prev: Instant, period: Duration, now: Instant) -> Instant {
+pub(in crate::memberlist) fn advance(prev: Instant, period: Duration, now: Instant) -> Instant {
     let next = prev + period;
     if next > now { next } else { now + period }
 }
 
 /// memberlist's `pushPullScale`: the interval grows with log2 of the cluster above 32 nodes.
-pub(crate) fn push_pull_scale(interval: Duration, n: usize) -> Duration {
+pub(in crate::memberlist) fn push_pull_scale(interval: Duration, n: usize) -> Duration {
     const THRESHOLD: f64 = 32.0;
     if n as f64 <= THRESHOLD {
         return interval;
@@ -939,7 +947,7 @@ impl Memberlist {
 
     /// Runs `f` with the extension out of the node (so that what it does through the node
     /// does not reach it again); `None` without one.
-    pub(crate) fn with_ext<R>(
+    pub(in crate::memberlist) fn with_ext<R>(
         &mut self,
         f: impl FnOnce(&mut dyn crate::Extension, &mut Memberlist) -> R,
     ) -> Option<R> {
@@ -976,7 +984,7 @@ impl Memberlist {
     }
 
     /// A user message's payload: the extension's, or the application's.
-    pub(crate) fn on_user_payload(
+    pub(in crate::memberlist) fn on_user_payload(
         &mut self,
         now: Instant,
         from: Option<SocketAddr>,
@@ -1000,7 +1008,7 @@ impl Memberlist {
 
     /// Another node's push/pull user state: the extension takes its part, the application
     /// gets the rest.
-    pub(crate) fn on_remote_state(
+    pub(in crate::memberlist) fn on_remote_state(
         &mut self,
         now: Instant,
         peer: crate::PushPullPeer<'_>,
@@ -1022,7 +1030,7 @@ impl Memberlist {
 
     /// This node's push/pull user state for `peer`: the application's, inside whatever the
     /// extension adds.
-    pub(crate) fn push_pull_user_state(
+    pub(in crate::memberlist) fn push_pull_user_state(
         &mut self,
         join: bool,
         peer: crate::PushPullPeer<'_>,
@@ -1057,12 +1065,7 @@ impl Memberlist {
 
     /// Sets `key` to `value` in the replicated map; returns the write's version. The write
     /// is gossiped at once and reaches the others through gossip and exchanges.
-    pub fn kv_set(
-        &mut self,
-        now: Instant,
-        key: &str,
-        value: &[u8],
-    ) -> Result<u64, crate::KvError> {
+    pub fn kv_set(&mut self, now: Instant, key: &str, value: &[u8]) -> Result<u64, crate::KvError> {
         self.kv_do(|kv, node| kv.set(node, now, key, value))
             .unwrap_or(Err(crate::KvError::Disabled))
     }

@@ -47,7 +47,7 @@ struct Stream {
 
 /// The open streams. Bounded: see `Config::max_inbound_streams` and `max_outbound_streams`.
 #[derive(Debug, Default)]
-pub(crate) struct Streams {
+pub(in crate::memberlist) struct Streams {
     list: Vec<Stream>,
     next_id: u64,
     joins: Vec<JoinProgress>,
@@ -62,7 +62,7 @@ struct JoinProgress {
 }
 
 impl Streams {
-    pub(crate) fn count(&self, inbound: bool) -> usize {
+    pub(in crate::memberlist) fn count(&self, inbound: bool) -> usize {
         self.list
             .iter()
             .filter(|s| (s.role == Role::Serve) == inbound)
@@ -74,7 +74,7 @@ impl Streams {
         StreamId(self.next_id)
     }
 
-    pub(crate) fn accept(
+    pub(in crate::memberlist) fn accept(
         &mut self,
         now: Instant,
         peer: SocketAddr,
@@ -97,7 +97,7 @@ impl Streams {
         Some(id)
     }
 
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+    pub(in crate::memberlist) fn next_deadline(&self) -> Option<Instant> {
         self.list.iter().map(|s| s.deadline).min()
     }
 
@@ -144,7 +144,7 @@ impl Memberlist {
     }
 
     /// Starts a push/pull with `to` (memberlist `pushPullNode`).
-    pub(crate) fn start_push_pull(
+    pub(in crate::memberlist) fn start_push_pull(
         &mut self,
         now: Instant,
         to: SocketAddr,
@@ -157,7 +157,7 @@ impl Memberlist {
     }
 
     /// The fallback ping over a stream, due by the end of the probe.
-    pub(crate) fn start_ping_stream(
+    pub(in crate::memberlist) fn start_ping_stream(
         &mut self,
         now: Instant,
         to: SocketAddr,
@@ -176,7 +176,7 @@ impl Memberlist {
         )
     }
 
-    pub(crate) fn start_user_stream(
+    pub(in crate::memberlist) fn start_user_stream(
         &mut self,
         now: Instant,
         to: SocketAddr,
@@ -248,7 +248,7 @@ impl Memberlist {
     }
 
     /// Closes a stream this node no longer needs.
-    pub(crate) fn abandon_stream(&mut self, id: StreamId) {
+    pub(in crate::memberlist) fn abandon_stream(&mut self, id: StreamId) {
         if let Some(i) = self.streams.position(id) {
             let s = self.streams.list.swap_remove(i);
             self.stream_cmds
@@ -260,7 +260,7 @@ impl Memberlist {
     }
 
     /// Streams past their deadline are closed; a join through them failed.
-    pub(crate) fn stream_timers(&mut self, now: Instant) {
+    pub(in crate::memberlist) fn stream_timers(&mut self, now: Instant) {
         while let Some(s) = self.streams.list.iter().find(|s| s.deadline <= now) {
             let id = s.id;
             self.abandon_stream(id);
@@ -268,7 +268,7 @@ impl Memberlist {
     }
 
     /// Compression and encryption of one stream message, and the label when we dialled.
-    pub(crate) fn frame_stream(&mut self, msg: &[u8], dialled: bool) -> Vec<u8> {
+    pub(in crate::memberlist) fn frame_stream(&mut self, msg: &[u8], dialled: bool) -> Vec<u8> {
         let mut out = Vec::new();
         let label = self.config.label.clone();
         if dialled && !label.is_empty() {
@@ -309,7 +309,10 @@ impl Memberlist {
 
     /// The application's push/pull state: [`crate::Hooks::local_state`]'s, else what
     /// `set_local_state` set.
-    pub(crate) fn app_local_state(&self, join: bool) -> alloc::borrow::Cow<'_, [u8]> {
+    pub(in crate::memberlist) fn app_local_state(
+        &self,
+        join: bool,
+    ) -> alloc::borrow::Cow<'_, [u8]> {
         if let Some(hooks) = &self.config.hooks {
             let mut out = Vec::new();
             if hooks.local_state(join, &mut out) {
@@ -365,7 +368,7 @@ impl Memberlist {
         }
     }
 
-    pub(crate) fn stream_input(
+    pub(in crate::memberlist) fn stream_input(
         &mut self,
         now: Instant,
         id: StreamId,
@@ -653,7 +656,10 @@ impl Memberlist {
                 // N^2 messages of gossip. rumor's joiner keeps that news to itself (its own
                 // alive reaches the others through the seed, and its follow-up push/pulls
                 // exchange the rest).
-                let dialed = self.streams.position(id).and_then(|i| self.streams.list[i].to);
+                let dialed = self
+                    .streams
+                    .position(id)
+                    .and_then(|i| self.streams.list[i].to);
                 let peer = dialed.map_or(PushPullPeer::Answering { request: &[] }, |a| {
                     PushPullPeer::Dialed(a)
                 });

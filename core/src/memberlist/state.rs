@@ -18,29 +18,29 @@ use crate::wire::{Alive, Dead, Encode, IpBytes, Suspect, Vsn};
 
 /// One member as this node knows it. About 80 bytes plus the name's heap allocation.
 #[derive(Debug)]
-pub(crate) struct Node {
-    pub(crate) name: Box<str>,
-    pub(crate) addr: IpBytes,
-    pub(crate) port: u16,
-    pub(crate) meta: Box<[u8]>,
-    pub(crate) incarnation: u32,
-    pub(crate) state: MemberState,
-    pub(crate) state_change: Instant,
-    pub(crate) vsn: Vsn,
-    pub(crate) suspicion: Option<Box<Suspicion>>,
+pub(in crate::memberlist) struct Node {
+    pub(in crate::memberlist) name: Box<str>,
+    pub(in crate::memberlist) addr: IpBytes,
+    pub(in crate::memberlist) port: u16,
+    pub(in crate::memberlist) meta: Box<[u8]>,
+    pub(in crate::memberlist) incarnation: u32,
+    pub(in crate::memberlist) state: MemberState,
+    pub(in crate::memberlist) state_change: Instant,
+    pub(in crate::memberlist) vsn: Vsn,
+    pub(in crate::memberlist) suspicion: Option<Box<Suspicion>>,
 }
 
 impl Node {
-    pub(crate) fn socket_addr(&self) -> Option<SocketAddr> {
+    pub(in crate::memberlist) fn socket_addr(&self) -> Option<SocketAddr> {
         let ip: IpAddr = self.addr.ip()?;
         Some(SocketAddr::new(ip, self.port))
     }
 
-    pub(crate) fn dead_or_left(&self) -> bool {
+    pub(in crate::memberlist) fn dead_or_left(&self) -> bool {
         matches!(self.state, MemberState::Dead | MemberState::Left)
     }
 
-    pub(crate) fn snapshot(&self) -> Member {
+    pub(in crate::memberlist) fn snapshot(&self) -> Member {
         Member {
             name: self.name.clone(),
             addr: self
@@ -56,48 +56,48 @@ impl Node {
 
 /// Members in probe order, with a name index (memberlist's `nodes` and `nodeMap`).
 #[derive(Debug, Default)]
-pub(crate) struct Members {
+pub(in crate::memberlist) struct Members {
     nodes: alloc::vec::Vec<Node>,
     index: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl Members {
-    pub(crate) fn len(&self) -> usize {
+    pub(in crate::memberlist) fn len(&self) -> usize {
         self.nodes.len()
     }
 
     /// Makes room for `additional` members at once (a push/pull from a larger cluster), so
     /// the table and its index grow once instead of doubling step by step.
-    pub(crate) fn reserve(&mut self, additional: usize) {
+    pub(in crate::memberlist) fn reserve(&mut self, additional: usize) {
         self.nodes.reserve(additional);
         let (nodes, hasher) = (&self.nodes, &self.hasher);
         self.index
             .reserve(additional, |&j| hasher.hash_one(&*nodes[j as usize].name));
     }
 
-    pub(crate) fn find(&self, name: &str) -> Option<usize> {
+    pub(in crate::memberlist) fn find(&self, name: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(name);
         self.index
             .find(hash, |&i| &*self.nodes[i as usize].name == name)
             .map(|&i| i as usize)
     }
 
-    pub(crate) fn get(&self, i: usize) -> &Node {
+    pub(in crate::memberlist) fn get(&self, i: usize) -> &Node {
         &self.nodes[i]
     }
 
-    pub(crate) fn get_mut(&mut self, i: usize) -> &mut Node {
+    pub(in crate::memberlist) fn get_mut(&mut self, i: usize) -> &mut Node {
         &mut self.nodes[i]
     }
 
-    pub(crate) fn iter(&self) -> core::slice::Iter<'_, Node> {
+    pub(in crate::memberlist) fn iter(&self) -> core::slice::Iter<'_, Node> {
         self.nodes.iter()
     }
 
     /// Inserts a new member at a random position of the probe order (memberlist swaps it with
     /// a random member). Returns its position.
-    pub(crate) fn insert_random(&mut self, node: Node, offset: usize) -> usize {
+    pub(in crate::memberlist) fn insert_random(&mut self, node: Node, offset: usize) -> usize {
         let n = self.nodes.len();
         let offset = offset % (n + 1);
         if offset != n {
@@ -119,7 +119,11 @@ impl Members {
     }
 
     /// Forgets members for which `reap` is true, shuffles the rest (memberlist `resetNodes`).
-    pub(crate) fn reap_and_shuffle(&mut self, rng: &mut impl Rng, reap: impl Fn(&Node) -> bool) {
+    pub(in crate::memberlist) fn reap_and_shuffle(
+        &mut self,
+        rng: &mut impl Rng,
+        reap: impl Fn(&Node) -> bool,
+    ) {
         self.nodes.retain(|n| !reap(n));
         // Fisher-Yates, as Go's shuffleNodes.
         for i in (1..self.nodes.len()).rev() {
@@ -131,7 +135,7 @@ impl Members {
 
     /// Checks that the index finds every member at its position (tests).
     #[cfg(test)]
-    pub(crate) fn check_index(&self) {
+    pub(in crate::memberlist) fn check_index(&self) {
         assert_eq!(self.index.len(), self.nodes.len());
         for (i, n) in self.nodes.iter().enumerate() {
             assert_eq!(self.find(&n.name), Some(i), "{}", n.name);
@@ -152,7 +156,12 @@ impl Members {
 
 impl Memberlist {
     /// Queues a membership message about `node`, replacing older news about it.
-    pub(crate) fn broadcast_msg(&mut self, node: &str, msg: &impl Encode, notify: bool) {
+    pub(in crate::memberlist) fn broadcast_msg(
+        &mut self,
+        node: &str,
+        msg: &impl Encode,
+        notify: bool,
+    ) {
         let mut v = alloc::vec::Vec::with_capacity(msg.encoded_len());
         if msg.encode_to_vec(&mut v).is_ok() {
             self.queue.push(Some(node), Bytes::from(v), notify);
@@ -160,24 +169,35 @@ impl Memberlist {
     }
 
     /// Sends an encoded copy of `msg` straight to `to`, besides any gossip.
-    pub(crate) fn send_direct(&mut self, to: SocketAddr, msg: &impl Encode, crc: bool) {
+    pub(in crate::memberlist) fn send_direct(
+        &mut self,
+        to: SocketAddr,
+        msg: &impl Encode,
+        crc: bool,
+    ) {
         let mut v = alloc::vec::Vec::with_capacity(msg.encoded_len());
         if msg.encode_to_vec(&mut v).is_ok() {
-            self.outgoing.push_back(crate::packet::Outgoing::Message {
-                to,
-                msg: Bytes::from(v),
-                crc,
-            });
+            self.outgoing
+                .push_back(crate::memberlist::packet::Outgoing::Message {
+                    to,
+                    msg: Bytes::from(v),
+                    crc,
+                });
         }
     }
 
     /// memberlist's `aliveNode`.
-    pub(crate) fn alive_node(&mut self, a: &Alive<'_>, bootstrap: bool, now: Instant) {
+    pub(in crate::memberlist) fn alive_node(
+        &mut self,
+        a: &Alive<'_>,
+        bootstrap: bool,
+        now: Instant,
+    ) {
         self.alive_node_with(a, bootstrap, true, now);
     }
 
     /// `aliveNode`; with `gossip == false` the news is applied but not queued for gossip.
-    pub(crate) fn alive_node_with(
+    pub(in crate::memberlist) fn alive_node_with(
         &mut self,
         a: &Alive<'_>,
         bootstrap: bool,
@@ -320,11 +340,16 @@ impl Memberlist {
 
     /// memberlist's `suspectNode`. `settled` marks a suspicion that stands for a peer's
     /// verdict of death (from push/pull): its timeout starts at the minimum.
-    pub(crate) fn suspect_node(&mut self, s: &Suspect<'_>, now: Instant) {
+    pub(in crate::memberlist) fn suspect_node(&mut self, s: &Suspect<'_>, now: Instant) {
         self.suspect_node_with(s, false, now);
     }
 
-    pub(crate) fn suspect_node_with(&mut self, s: &Suspect<'_>, settled: bool, now: Instant) {
+    pub(in crate::memberlist) fn suspect_node_with(
+        &mut self,
+        s: &Suspect<'_>,
+        settled: bool,
+        now: Instant,
+    ) {
         self.metrics.count(crate::observe::Counter::MsgSuspect, 1);
         let Some(i) = self.members.find(s.node) else {
             return;
@@ -394,7 +419,7 @@ impl Memberlist {
     }
 
     /// Fires the suspicion timers that are due: a member still suspected is declared dead.
-    pub(crate) fn expire_suspicions(&mut self, now: Instant) {
+    pub(in crate::memberlist) fn expire_suspicions(&mut self, now: Instant) {
         while let Some(Reverse((deadline, _))) = self.suspicion_timers.peek() {
             if *deadline > now {
                 break;
@@ -426,7 +451,7 @@ impl Memberlist {
     }
 
     /// Moves every suspicion deadline earlier than `until` to `until`.
-    pub(crate) fn defer_suspicions(&mut self, until: Instant) {
+    pub(in crate::memberlist) fn defer_suspicions(&mut self, until: Instant) {
         let mut due = alloc::vec::Vec::new();
         while let Some(Reverse((d, _))) = self.suspicion_timers.peek() {
             if *d >= until {
@@ -448,7 +473,7 @@ impl Memberlist {
     }
 
     /// memberlist's `deadNode`; `from == node` means the member left.
-    pub(crate) fn dead_node(&mut self, d: &Dead<'_>, now: Instant) {
+    pub(in crate::memberlist) fn dead_node(&mut self, d: &Dead<'_>, now: Instant) {
         self.metrics.count(crate::observe::Counter::MsgDead, 1);
         let Some(i) = self.members.find(d.node) else {
             return;
@@ -492,7 +517,7 @@ impl Memberlist {
 
     /// memberlist's `refute`: outbid an accusation against this node with a higher
     /// incarnation, and count it against this node's health.
-    pub(crate) fn refute(&mut self, accused: u32) {
+    pub(in crate::memberlist) fn refute(&mut self, accused: u32) {
         let Some(i) = self.self_index() else {
             return;
         };
