@@ -1015,24 +1015,30 @@ impl Kv {
         }
     }
 
-    /// A random live member other than this node that runs rumor.
+    /// A random live member other than this node that runs rumor: a few random tries, then
+    /// a scan from a random place.
     fn pick_rumor_peer(&mut self, node: &Memberlist) -> Option<(Box<str>, SocketAddr)> {
-        let draw = self.rng.next_u64();
-        let ok = |m: &crate::MemberView<'_>| {
-            m.name != &*self.name
-                && matches!(
-                    m.state,
-                    crate::MemberState::Alive | crate::MemberState::Suspect
-                )
-                && self.is_capable(m.addr)
-        };
-        let n = node.member_views().filter(ok).count();
-        if n == 0 {
+        let n = node.num_known();
+        if n < 2 {
             return None;
         }
-        let k = (draw % n as u64) as usize;
-        let m = node.member_views().filter(ok).nth(k)?;
-        Some((Box::from(m.name), m.addr))
+        let ok = |kv: &Self, i: usize| {
+            let m = node.member_at(i)?;
+            let live = matches!(
+                m.state,
+                crate::MemberState::Alive | crate::MemberState::Suspect
+            );
+            (m.name != &*kv.name && live && kv.is_capable(m.addr))
+                .then(|| (Box::from(m.name), m.addr))
+        };
+        for _ in 0..8 {
+            let i = (self.rng.next_u64() % n as u64) as usize;
+            if let Some(found) = ok(self, i) {
+                return Some(found);
+            }
+        }
+        let start = (self.rng.next_u64() % n as u64) as usize;
+        (0..n).find_map(|k| ok(self, (start + k) % n))
     }
 
     /// Forgets capable addresses that no live member has any more.

@@ -677,7 +677,8 @@ impl Memberlist {
     }
 
     /// Sends `payload` to `to`, member or not, as a datagram or, if `reliable`, over a stream
-    /// (memberlist's `SendToAddress`, and `SendToTCP`).
+    /// (memberlist's `SendToAddress`, and `SendToTCP`). Like memberlist's, the datagram
+    /// carries no CRC, whatever the target's protocol version.
     pub fn send_to_addr(
         &mut self,
         now: Instant,
@@ -688,19 +689,13 @@ impl Memberlist {
         if reliable {
             return self.start_user_stream(now, to, payload);
         }
-        // A member's advertised versions say whether it checks CRCs; a stranger gets none.
-        let crc = self
-            .members
-            .iter()
-            .find(|n| n.socket_addr() == Some(to))
-            .is_some_and(|n| n.vsn.protocol_max >= 5);
         let mut v = Vec::with_capacity(payload.len() + 1);
         v.push(MessageType::User as u8);
         v.extend_from_slice(payload);
         self.outgoing.push_back(Outgoing::Message {
             to,
             msg: Bytes::from(v),
-            crc,
+            crc: false,
         });
         Ok(())
     }
@@ -966,6 +961,23 @@ impl Memberlist {
             return None;
         }
         n.socket_addr()
+    }
+
+    /// The member at place `i` of this node's table (`0..num_known()`, in probe order, which
+    /// changes as members come and go), borrowed: a way to pick members at random.
+    pub fn member_at(&self, i: usize) -> Option<crate::MemberView<'_>> {
+        if i >= self.members.len() {
+            return None;
+        }
+        let n = self.members.get(i);
+        Some(crate::MemberView {
+            name: &n.name,
+            addr: n.socket_addr()?,
+            meta: &n.meta,
+            incarnation: n.incarnation,
+            state: n.state,
+            vsn: n.vsn,
+        })
     }
 
     /// Every member this node knows, dead and left ones included until reaped, borrowed:
