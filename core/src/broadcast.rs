@@ -110,27 +110,28 @@ pub enum BroadcastOutcome {
 impl BroadcastQueue {
     /// Queues `msg`, replacing a queued message with the same `key`.
     pub(crate) fn push(&mut self, key: Option<&str>, msg: Bytes, notify: bool) {
-        self.push_tracked(key, msg, notify, None);
+        self.push_tracked(key.map(Box::from), msg, notify, None);
     }
 
     /// [`push`](Self::push), reporting `track` in [`finished`](Self::finished) when the message
     /// leaves the queue.
     pub(crate) fn push_tracked(
         &mut self,
-        key: Option<&str>,
+        key: Option<Box<str>>,
         msg: Bytes,
         notify: bool,
         track: Option<u64>,
     ) {
-        if let Some(k) = key
+        if let Some(k) = &key
             && let Some(slot) = self.find(k)
         {
             self.remove(slot, BroadcastOutcome::Replaced);
         }
         self.next_id += 1;
         let order = (0, Reverse(msg.len()), Reverse(self.next_id));
+        let hash = key.as_deref().map(|k| self.hasher.hash_one(k));
         let item = Item {
-            key: key.map(Box::from),
+            key,
             msg,
             notify,
             track,
@@ -146,12 +147,10 @@ impl BroadcastQueue {
                 self.slab.len() - 1
             }
         };
-        if let Some(k) = key {
+        if let Some(hash) = hash {
             let (slab, hasher) = (&self.slab, &self.hasher);
             self.by_key
-                .insert_unique(hasher.hash_one(k), slot as u32, |&j| {
-                    hasher.hash_one(slab_key(slab, j))
-                });
+                .insert_unique(hash, slot as u32, |&j| hasher.hash_one(slab_key(slab, j)));
         }
         self.order.insert(order, slot);
         self.births.push_back(Birth {

@@ -3,7 +3,6 @@
 //! commands. Everything here reaches the node through [`Memberlist`]'s public methods.
 
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
 use core::net::SocketAddr;
@@ -39,15 +38,6 @@ fn queued_kind(b: &[u8]) -> Option<Kind> {
         },
         _ => None,
     }
-}
-
-/// The broadcast name a write of `key` is gossiped under: a newer write of the key replaces
-/// a queued older one. The NUL bytes keep it apart from application names.
-fn gossip_name(key: &str) -> String {
-    let mut name = String::with_capacity(key.len() + 4);
-    name.push_str("\0kv\0");
-    name.push_str(key);
-    name
 }
 
 /// The next tick of a period that started at `prev`, skipping ticks missed before `now`.
@@ -288,13 +278,25 @@ impl Kv {
             return;
         }
         let Some(store) = &self.store else { return };
-        if let Some(msg) = encode_write(store, writer, key, version, value, self.udp_buffer_size) {
-            let name = gossip_name(key);
+        // Both buffers are reused: gossiping a write allocates only what the queue keeps.
+        let (msg, name) = (&mut self.scratch, &mut self.name_buf);
+        if encode_write(
+            store,
+            writer,
+            key,
+            version,
+            value,
+            self.udp_buffer_size,
+            msg,
+        ) {
+            name.clear();
+            name.push_str("\0kv\0");
+            name.push_str(key);
             let options = BroadcastOptions {
-                name: Some(&name),
+                name: Some(name),
                 notify: false,
             };
-            node.broadcast_with(&msg, options);
+            node.broadcast_with(msg, options);
         }
     }
 
@@ -1189,7 +1191,8 @@ impl Fnv {
     }
 }
 
-/// One write as a gossip message (a user message's payload), if it fits a datagram.
+/// One write as a gossip message (a user message's payload) in `v`; false if it does not
+/// fit a datagram.
 fn encode_write(
     store: &super::store::Store,
     writer: WriterId,
@@ -1197,20 +1200,23 @@ fn encode_write(
     version: u64,
     value: Option<&[u8]>,
     udp_buffer_size: usize,
-) -> Option<Vec<u8>> {
-    let w = store.writers.get(writer as usize)?;
+    v: &mut Vec<u8>,
+) -> bool {
+    let Some(w) = store.writers.get(writer as usize) else {
+        return false;
+    };
     let len =
         MARKER.len() + 1 + codec::group_head_len(&w.name) + codec::entry_len(key, version, value);
     // The user message's type byte comes on top.
     if 1 + len + DATAGRAM_SLACK > udp_buffer_size {
-        return None;
+        return false;
     }
-    let mut v = Vec::with_capacity(len);
-    codec::start(&mut v, Kind::Writes);
-    let at = codec::put_group_head(&mut v, &w.name, w.epoch);
-    codec::put_entry(&mut v, key, version, value);
-    codec::patch_group_head(&mut v, at, 0, 0, 1);
-    Some(v)
+    v.clear();
+    codec::start(v, Kind::Writes);
+    let at = codec::put_group_head(v, &w.name, w.epoch);
+    codec::put_entry(v, key, version, value);
+    codec::patch_group_head(v, at, 0, 0, 1);
+    true
 }
 
 #[cfg(test)]

@@ -270,6 +270,10 @@ pub struct Kv {
     pub(crate) metrics: crate::observe::Metrics,
     /// The node's time at its last call (the outbox is looked at again a gossip interval on).
     pub(crate) last: Instant,
+    /// Reused for a gossiped write and its broadcast name (`\0kv\0` and the key, apart
+    /// from application names).
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) name_buf: alloc::string::String,
 }
 
 impl fmt::Debug for Kv {
@@ -325,6 +329,8 @@ impl Kv {
             events: VecDeque::new(),
             metrics: crate::observe::Metrics::new(&config.metric_labels),
             last: now,
+            scratch: Vec::new(),
+            name_buf: alloc::string::String::new(),
         }
     }
 }

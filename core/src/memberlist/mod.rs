@@ -655,13 +655,13 @@ impl Memberlist {
         self.next_broadcast_id += 1;
         let id = self.next_broadcast_id;
         let track = options.notify.then_some(id);
-        // Application names live apart from the replicated map's keys in the same queue.
-        let mut key = alloc::string::String::new();
-        if let Some(name) = options.name {
+        // Names live apart from memberlist's own keys (node names) in the queues.
+        let key = options.name.map(|name| {
+            let mut key = alloc::string::String::with_capacity(name.len() + 1);
             key.push('\u{1}');
             key.push_str(name);
-        }
-        let key = options.name.map(|_| key.as_str());
+            key.into_boxed_str()
+        });
         // An extension may wrap the application's broadcast (rumor's relay envelope); its own
         // broadcasts, queued while it runs, are not passed back to it.
         let wrapped = self
