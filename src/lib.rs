@@ -11,7 +11,9 @@
 pub use rumor_core::runtime::{Events, Handle, JoinResult, NodeError, NodeOptions, Pong, Reply};
 pub use rumor_core::*;
 
-#[cfg(feature = "async-std")]
+/// The async-io adapter, for smol and any executor (feature `smol`), with `spawn` on
+/// async-std (feature `async-std`).
+#[cfg(any(feature = "async-std", feature = "smol"))]
 pub use rumor_async_std as async_std;
 #[cfg(feature = "mio")]
 pub use rumor_mio as mio;

@@ -140,9 +140,11 @@ pub struct Config {
     pub limits: Limits,
     /// rumor only: the replicated key-value map (off by default; see [`crate::kv`]).
     pub kv: crate::kv::KvConfig,
-    /// rumor only: wrap user broadcasts so that every rumor node relays each once, which
-    /// makes them reach the whole cluster instead of the sender's few random targets. Peers
-    /// not known to run rumor still get plain user messages. Off by default.
+    /// rumor only: wrap this node's user broadcasts so that every rumor node relays each
+    /// once, which makes them reach the whole cluster instead of the sender's few random
+    /// targets (a rumor node with the extension on relays what it receives either way; one
+    /// broadcast at a time: `Kv::broadcast_relayed`). Peers not known to run rumor still get
+    /// plain user messages. Off by default.
     pub relay_broadcasts: bool,
     /// How many relayed broadcast ids a node remembers to deliver and relay each once.
     pub relay_memory: usize,

@@ -2,11 +2,11 @@
 //! example's loop (`node::turn`) on a thread of its own and is commanded through its
 //! `Handle`, like every other runtime.
 //!
-//! `node.rs` is the root package's example file, compiled here as it is (it is written against
-//! the `rumor` facade crate, hence this feature's dependency on it): the loop the example
-//! documents is the loop these scenarios prove, with no copy to drift from it.
+//! `node.rs` is this package's example file (`examples/custom_loop`), compiled here as it is:
+//! the loop the example documents is the loop these scenarios prove, with no copy to drift
+//! from it.
 
-#[path = "../../../examples/custom_loop/node.rs"]
+#[path = "../../examples/custom_loop/node.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod node;
 

@@ -5,8 +5,8 @@
 //! - `async-std`: the async-io adapter under two executors, `async_io::AsyncStd` (async-std's
 //!   global executor) and `async_io::Smol` (a two-thread smol executor per backend);
 //! - `mio`: `mio::Mio`, a thread per node running `rumor_mio::Node::run`;
-//! - `custom`: `custom::Custom`, the hand-written loop of the root package's
-//!   `examples/custom_loop`, a thread per node.
+//! - `custom::Custom` (always there: it needs nothing but rumor-core): the hand-written loop
+//!   of this package's `examples/custom_loop`, a thread per node.
 //!
 //! A module exists only with its feature (docs.rs builds with all of them).
 //!
@@ -16,7 +16,6 @@
 
 #[cfg(feature = "async-std")]
 pub mod async_io;
-#[cfg(feature = "custom")]
 pub mod custom;
 #[cfg(feature = "mio")]
 pub mod mio;

@@ -391,6 +391,14 @@ impl Kv {
 
     // ----- relayed broadcasts -----
 
+    /// Queues `payload` as a relayed broadcast, whatever `Config::relay_broadcasts` says:
+    /// every rumor node delivers it once and passes it on once, so it reaches the whole
+    /// cluster; members not known to run rumor get it as a plain user message.
+    pub fn broadcast_relayed(&mut self, node: &mut Memberlist, payload: &[u8]) {
+        let envelope = self.relay_envelope(payload);
+        node.broadcast_with(&envelope, BroadcastOptions::default());
+    }
+
     /// An application broadcast in a relay envelope (the user message type byte first).
     fn relay_envelope(&mut self, payload: &[u8]) -> Vec<u8> {
         let id = self.rng.next_u64();
@@ -420,7 +428,9 @@ impl Kv {
                 from: sender,
             });
         }
-        if self.relay {
+        // Relayed is a property of the message: every rumor node passes it on once, whatever
+        // its own `relay_broadcasts` (which only decides how its own broadcasts go out).
+        {
             let mut v = Vec::with_capacity(MARKER.len() + 1 + body.len());
             codec::start(&mut v, Kind::Relay);
             v.extend_from_slice(body);

@@ -677,8 +677,8 @@ impl Memberlist {
     }
 
     /// Sends `payload` to `to`, member or not, as a datagram or, if `reliable`, over a stream
-    /// (memberlist's `SendToAddress`, and `SendToTCP`). Like memberlist's, the datagram
-    /// carries no CRC, whatever the target's protocol version.
+    /// (memberlist's `SendToAddress`; over a stream, what `SendReliable` does for a member).
+    /// Like memberlist's, the datagram carries no CRC, whatever the target's protocol version.
     pub fn send_to_addr(
         &mut self,
         now: Instant,

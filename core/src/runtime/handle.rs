@@ -331,6 +331,16 @@ impl Handle {
         })
     }
 
+    /// Queues a relayed broadcast (rumor's extension, on when `Config::kv` or
+    /// `Config::relay_broadcasts` is): every rumor node delivers it once and passes it on
+    /// once, so it reaches the whole cluster, unlike memberlist's sender-limited broadcast.
+    pub fn broadcast_relayed(&self, payload: Vec<u8>) -> Reply<()> {
+        self.call(move |core, _| {
+            core.with_extension::<crate::Kv, _>(|kv, node| kv.broadcast_relayed(node, &payload))
+                .ok_or(NodeError::Kv(crate::KvError::Disabled))
+        })
+    }
+
     /// Queues a user broadcast, named (a newer one with the same name replaces it while it is
     /// queued) or unique, with an [`Event::BroadcastFinished`](crate::Event::BroadcastFinished)
     /// when it leaves the queue if `notify`; resolves to the id that event carries. See

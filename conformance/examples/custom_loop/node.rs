@@ -1,14 +1,14 @@
 //! A rumor node driven by a hand-written loop over `std::net` sockets: no async runtime, no
 //! poll library, no threads. Copy it and replace the waiting part with your own reactor.
 //!
-//! rumor's [`Driver`] does everything around the sans-IO [`Memberlist`](rumor::Memberlist)
+//! rumor's [`Driver`] does everything around the sans-IO [`Memberlist`](rumor_core::Memberlist)
 //! that does not touch the OS: it drains the state machine's outputs after every input, keeps
 //! the open streams and what is still to be written to them, runs the commands of the
 //! [`Handle`], and holds events until the application takes them. A loop supplies two things:
 //!
 //! 1. **Sockets**, as a [`Transport`]: non-blocking reads and writes that answer `Pending` for
 //!    `WouldBlock` (here, std's UDP socket and TCP listener; rumor implements
-//!    [`Connection`](rumor::runtime::Connection) for std's `TcpStream`).
+//!    [`Connection`](rumor_core::runtime::Connection) for std's `TcpStream`).
 //! 2. **Waiting**: call [`Driver::poll`] after anything may have happened, then sleep until
 //!    input arrives or [`Driver::wake_at`] passes.
 //!
@@ -19,10 +19,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use rumor::runtime::{
+use rumor_core::runtime::{
     Accepted, Bound, Driver, Events, Handle, NodeOptions, Received, Transport, nonblocking,
 };
-use rumor::{Config, StreamId};
+use rumor_core::{Config, StreamId};
 
 /// The longest the loop sleeps on the UDP socket before it looks at the TCP listener, the
 /// open streams and the handle's commands. std cannot wait on several sockets at once (that

@@ -21,6 +21,17 @@ use rumor::wire::{
     strip_label,
 };
 
+const USAGE: &str = "\
+usage: rumor <command> [--help] [ARGS]
+
+commands:
+  demo     a live local cluster: join, crash, leave, metadata, broadcasts, the replicated map
+  agent    one node driven by line commands on stdin, JSON events on stdout (the Go peer's protocol)
+  decode   peels captured memberlist bytes (hex) and prints every message they hold
+
+  rumor decode [--stream] [--key HEX] [--label TEXT] [HEX...]
+  rumor --version";
+
 struct Options {
     stream: bool,
     keyring: Option<Keyring>,
@@ -37,13 +48,12 @@ fn main() -> ExitCode {
             println!("rumor {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         _ => {
-            eprintln!(
-                "usage: rumor decode [--stream] [--key HEX] [--label TEXT] [HEX...]\n\
-                 \x20      rumor agent [--help] [FLAGS]\n\
-                 decode: decodes captured memberlist bytes (hex) and prints every message they hold.\n\
-                 agent: runs one node driven by line commands on stdin, JSON events on stdout."
-            );
+            eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }

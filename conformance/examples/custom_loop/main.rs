@@ -3,8 +3,8 @@
 //! events as they happen.
 //!
 //! ```text
-//! cargo run --example custom_loop -- --name a --bind 127.0.0.1:7946
-//! cargo run --example custom_loop -- --name b --bind 127.0.0.1:7947 --join 127.0.0.1:7946
+//! cargo run -p rumor-conformance --example custom_loop -- --name a --bind 127.0.0.1:7946
+//! cargo run -p rumor-conformance --example custom_loop -- --name b --bind 127.0.0.1:7947 --join 127.0.0.1:7946
 //! ```
 
 mod node;
@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rumor::runtime::{Handle, NodeOptions};
-use rumor::{Config, Event, LeaveReason, Member};
+use rumor_core::runtime::{Handle, NodeOptions};
+use rumor_core::{Config, Event, LeaveReason, Member};
 
 const USAGE: &str = "\
 usage: custom_loop --name NAME [--bind ADDR] [--join ADDR]...
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     };
 
     let config = Config {
-        kv: rumor::KvConfig::enabled(),
+        kv: rumor_core::KvConfig::enabled(),
         ..Config::lan()
     };
     let (mut driver, handle, events) = match node::start(config, NodeOptions::new(name, bind)) {

@@ -25,8 +25,9 @@ fn config() -> Config {
         probe_interval: Duration::from_millis(500),
         probe_timeout: Duration::from_millis(200),
         push_pull_interval: Duration::from_secs(5),
-        // The sender hands each broadcast out retransmit_mult * ceil(log10(n + 1)) times.
-        retransmit_mult: 8,
+        // memberlist's LAN value: the sender hands each broadcast out
+        // retransmit_mult * ceil(log10(n + 1)) times.
+        retransmit_mult: 4,
         // The replicated map, with an exchange every half second.
         kv: KvConfig {
             exchange_interval: Duration::from_millis(500),
@@ -339,38 +340,56 @@ impl Demo {
             ),
         );
 
-        // 5. A user broadcast from node 0.
-        let payload = b"hello from node-0".to_vec();
-        self.node(0)?
-            .broadcast(payload.clone())
-            .wait()
-            .map_err(|e| format!("broadcast: {e}"))?;
+        // 5. Two broadcasts from node 0: memberlist's (only the sender transmits it, a limited
+        // number of times), then rumor's relayed one (every rumor node passes it on once).
         let receivers: Vec<usize> = (1..n - 2).collect();
-        let got = |log: &[(Duration, usize, Event)], i: usize| {
-            log.iter().any(|(_, who, e)| {
-                *who == i && matches!(e, Event::UserMessage { payload: p, .. } if *p == payload)
-            })
-        };
-        let spread = self.watch("broadcast", Duration::from_secs(5), |_, log| {
-            receivers.iter().all(|&i| got(log, i))
-        });
-        let reached = receivers
-            .iter()
-            .filter(|&&i| got(&lock(&self.log), i))
-            .count();
-        let spread_text = match spread {
-            Ok(d) => format!(
-                "reached all {reached} other nodes in {:.2} s",
-                d.as_secs_f64()
-            ),
-            Err(_) => format!(
-                "reached {reached} of {} other nodes (memberlist semantics: only the sender \
-                 transmits a broadcast, a limited number of times; receivers do not relay; \
-                 Config::relay_broadcasts makes every rumor node relay it once)",
-                receivers.len()
-            ),
-        };
-        self.say("broadcast", &spread_text);
+        let mut outcomes = Vec::new();
+        let limit = config().retransmit_mult * (((n - 1) as f64 + 1.0).log10().ceil() as u32);
+        for relayed in [false, true] {
+            let payload = if relayed {
+                b"relayed hello from node-0".to_vec()
+            } else {
+                b"hello from node-0".to_vec()
+            };
+            let node = self.node(0)?;
+            let queued = if relayed {
+                node.broadcast_relayed(payload.clone())
+            } else {
+                node.broadcast(payload.clone())
+            };
+            queued.wait().map_err(|e| format!("broadcast: {e}"))?;
+            let got = |log: &[(Duration, usize, Event)], i: usize| {
+                log.iter().any(|(_, who, e)| {
+                    *who == i && matches!(e, Event::UserMessage { payload: p, .. } if *p == payload)
+                })
+            };
+            let spread = self.watch("broadcast", Duration::from_secs(3), |_, log| {
+                receivers.iter().all(|&i| got(log, i))
+            });
+            let reached = receivers
+                .iter()
+                .filter(|&&i| got(&lock(&self.log), i))
+                .count();
+            let how = if relayed {
+                "relayed broadcast (rumor: every node that gets it passes it on once)".to_string()
+            } else {
+                format!(
+                    "memberlist broadcast (only node-0 sends it, {limit} times; receivers do not \
+                     pass it on)"
+                )
+            };
+            let outcome = match spread {
+                Ok(d) => format!(
+                    "reached all {reached} other nodes in {:.2} s",
+                    d.as_secs_f64()
+                ),
+                Err(_) => format!("reached {reached} of {} other nodes", receivers.len()),
+            };
+            self.say("broadcast", &format!("{how}: {outcome}"));
+            outcomes.push((reached, outcome));
+        }
+        let (plain_reached, plain_text) = outcomes[0].clone();
+        let (relay_reached, relay_text) = outcomes[1].clone();
 
         // 6. A write to the replicated map on node 1: gossiped, relayed once by every node that
         // applies it, and repaired by the periodic exchanges.
@@ -408,7 +427,8 @@ impl Demo {
                 "first_dead_s": first_dead.map(|d| d.as_secs_f64()),
                 "dead_everywhere_s": crash.as_secs_f64(), "leave_s": leave.as_secs_f64(),
                 "meta_update_s": meta.as_secs_f64(),
-                "broadcast_reached": reached, "broadcast_receivers": receivers.len(),
+                "broadcast_reached": plain_reached, "relayed_broadcast_reached": relay_reached,
+                "broadcast_receivers": receivers.len(),
                 "kv_write_s": kv.as_secs_f64(),
                 "probe_interval_ms": cfg.probe_interval.as_millis() as u64,
             }));
@@ -419,7 +439,8 @@ impl Demo {
                  crash of {vname}: suspected {}, dead {} (first), dead everywhere {:.2} s\n  \
                  leave of {lname}: seen as left everywhere after {:.2} s\n  \
                  metadata update: everywhere after {:.2} s\n  \
-                 broadcast: {spread_text}\n  \
+                 memberlist broadcast: {plain_text}\n  \
+                 relayed broadcast: {relay_text}\n  \
                  replicated map write: everywhere after {:.2} s",
                 cfg.probe_interval,
                 cfg.suspicion_mult,

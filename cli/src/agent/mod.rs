@@ -25,7 +25,7 @@ const USAGE: &str = "usage: rumor agent [--name N] [--bind IP] [--port P] [--adv
   [--delegate-protocol-version N] [--delegate-protocol-min N] [--delegate-protocol-max N]
   [--compression true|false] [--quiet] [--kv] [--kv-mode push|pull|push-pull]
   [--kv-interval-ms N] [--relay] [--ack-payload TEXT] [--ack-payload-b64 B64]
-  [--ping-events] [--allow-cidr NET]... [--reject-meta REGEX]
+  [--ping-events] [--allow-cidr NET]... [--reject-meta REGEX] [--metrics-addr HOST:PORT]
 Runs one node. Commands on stdin: members, broadcast TEXT, send NODE TEXT,
 send-reliable NODE TEXT, local-state TEXT, meta TEXT, join HOST:PORT,..., leave [D],
 ping NODE, set KEY VALUE, get KEY, del KEY, shutdown (and broadcast-b64, send-b64,
@@ -35,6 +35,8 @@ send-reliable-b64, local-state-b64, meta-b64, set-b64).
 --ping-events prints one for every probe this node completes. --allow-cidr (repeatable) is
 memberlist's CIDRsAllowed; --reject-meta refuses alive messages and joins that carry a member
 whose metadata matches. Join hosts may be names: every address they resolve to is tried.
+--metrics-addr serves the node's metrics (memberlist's names, labelled node=NAME) in the
+Prometheus text format at http://HOST:PORT/metrics.
 Events on stdout, one JSON object per line. D is a Go duration (500ms, 1s, 1m30s).
 --kv turns on the replicated map: set/del answer ok with the version, get answers a kv event
 {key, value, value_b64, version, writer} (value null if absent or deleted), and every change
@@ -53,6 +55,7 @@ struct Flags {
     ack_payload: Vec<u8>,
     ping_events: bool,
     reject_meta: Option<regex::bytes::Regex>,
+    metrics_addr: Option<SocketAddr>,
     profile: String,
     config: Config,
 }
@@ -70,6 +73,7 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
         ack_payload: Vec::new(),
         ping_events: false,
         reject_meta: None,
+        metrics_addr: None,
         profile: "local".into(),
         config: Config::local(),
     };
@@ -130,6 +134,7 @@ fn parse_flags(args: Vec<String>) -> Result<Flags, String> {
             "allow-cidr" => c
                 .cidrs_allowed
                 .push(v.parse().map_err(|e| bad(&format!("{e}")))?),
+            "metrics-addr" => f.metrics_addr = Some(v.parse().map_err(|_| bad("not HOST:PORT"))?),
             "reject-meta" => {
                 let re = regex::bytes::Regex::new(&v).map_err(|e| bad(&format!("{e}")))?;
                 f.reject_meta = Some(re);
@@ -281,7 +286,22 @@ pub(crate) fn run(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut options = NodeOptions::new(flags.name.clone(), SocketAddr::new(flags.bind, flags.port));
+    // The recorder comes first: a node registers its metrics when it starts.
+    if let Some(addr) = flags.metrics_addr {
+        let exporter = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install();
+        if let Err(e) = exporter {
+            json::emit(json::error(
+                None,
+                &format!("--metrics-addr {addr}: {e}"),
+                true,
+            ));
+            return ExitCode::from(1);
+        }
+    }
+    let mut options = NodeOptions::new(flags.name.clone(), SocketAddr::new(flags.bind, flags.port))
+        .metric_label("node", flags.name.clone());
     options.meta = flags.meta.clone();
     if flags.advertise_addr.is_some() || flags.advertise_port.is_some() {
         let ip = flags.advertise_addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
