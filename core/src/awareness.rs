@@ -31,7 +31,7 @@ impl Awareness {
 
     /// `timeout * (score + 1)`.
     pub(crate) fn scale(&self, timeout: Duration) -> Duration {
-        timeout * (self.score + 1)
+        timeout.saturating_mul(self.score + 1)
     }
 }
 

@@ -81,6 +81,8 @@ pub(crate) struct BroadcastQueue {
     requeue: Vec<usize>,
     /// Tracked items that left the queue, and why.
     finished: Vec<(u64, BroadcastOutcome)>,
+    /// Most messages held (0: no bound); beyond it the most-sent message gives way.
+    cap: usize,
 }
 
 /// How a user broadcast is queued ([`crate::Memberlist::broadcast_with`]): memberlist's
@@ -153,11 +155,28 @@ impl BroadcastQueue {
                 .insert_unique(hash, slot as u32, |&j| hasher.hash_one(slab_key(slab, j)));
         }
         self.order.insert(order, slot);
+        // Over the bound, the message sent most often (nearest its end anyway) goes.
+        while self.cap > 0 && self.order.len() > self.cap {
+            let Some((_, &victim)) = self.order.last_key_value() else {
+                break;
+            };
+            self.remove(victim, BroadcastOutcome::Expired);
+        }
         self.births.push_back(Birth {
             at: self.clock,
             id: self.next_id,
             slot: slot as u32,
         });
+    }
+
+    /// Bounds the queue at `cap` messages: with stale messages kept forever
+    /// (`broadcast_stale_mult` = 0, memberlist's behaviour), a flood of broadcasts to relay
+    /// must not grow it without end.
+    pub(crate) fn with_cap(cap: usize) -> Self {
+        Self {
+            cap,
+            ..Self::default()
+        }
     }
 
     /// The slot of the item queued under `key`.

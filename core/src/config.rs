@@ -35,6 +35,16 @@ pub struct Limits {
     /// datagram is at most 64 KiB and its sender compressed it from a packet-sized message,
     /// so 1 MiB leaves room for any honest sender.
     pub max_packet_decompressed: usize,
+    /// Most bytes of a node name from a peer. memberlist has no limit, but a name travels in
+    /// every datagram about its node: 512 bytes leaves room for any real name and keeps a
+    /// ping with its suspect inside a packet's 16-bit part lengths.
+    pub max_name: usize,
+    /// Most bytes of a member's metadata from a peer (memberlist's `MetaMaxSize`, which Go
+    /// enforces only on its own node).
+    pub max_meta: usize,
+    /// Most messages each gossip queue holds (membership news, user and relayed broadcasts);
+    /// beyond it the message sent most often gives way. memberlist's queue has no bound.
+    pub max_queued_broadcasts: usize,
 }
 
 impl Limits {
@@ -46,6 +56,9 @@ impl Limits {
         max_stream_frame: 20 << 20,
         max_decompressed: 40 << 20,
         max_packet_decompressed: 1 << 20,
+        max_name: 512,
+        max_meta: META_MAX_SIZE,
+        max_queued_broadcasts: 1 << 16,
     };
 }
 
@@ -192,8 +205,12 @@ pub enum ConfigError {
     ProbeTimeout,
     /// A count that must be positive is zero.
     ZeroCount(&'static str),
-    /// The UDP buffer cannot hold a minimal message.
+    /// The UDP buffer cannot hold a minimal message, or is larger than a UDP payload.
     UdpBufferSize(usize),
+    /// The intervals and multipliers are so large that the timers they form would overflow.
+    Overflow,
+    /// The node's own name is longer than `limits.max_name`.
+    NameTooLong(usize),
     /// The label is longer than 255 bytes.
     LabelTooLong(usize),
     /// The node name is empty.
@@ -217,7 +234,12 @@ impl fmt::Display for ConfigError {
                 f.write_str("probe timeout must be shorter than the probe interval")
             }
             Self::ZeroCount(what) => write!(f, "{what} must be positive"),
-            Self::UdpBufferSize(n) => write!(f, "UDP buffer size {n} is too small"),
+            Self::Overflow => f.write_str(
+                "intervals and multipliers so large that the timers would overflow (keep every \
+                 interval times its multipliers within a century)",
+            ),
+            Self::NameTooLong(n) => write!(f, "node name of {n} bytes exceeds limits.max_name"),
+            Self::UdpBufferSize(n) => write!(f, "UDP buffer size {n} is outside 128..=65507"),
             Self::LabelTooLong(n) => write!(f, "label of {n} bytes exceeds 255"),
             Self::EmptyName => f.write_str("node name is empty"),
             Self::MetaTooLarge(n) => write!(f, "node metadata of {n} bytes exceeds 512"),
@@ -354,8 +376,43 @@ impl Config {
                 return Err(ConfigError::ZeroCount(what));
             }
         }
-        if self.udp_buffer_size < 128 {
+        // The largest UDP payload over IPv4 bounds it above.
+        if !(128..=65_507).contains(&self.udp_buffer_size) {
             return Err(ConfigError::UdpBufferSize(self.udp_buffer_size));
+        }
+        if self.limits.max_name == 0 || self.limits.max_name > 16 << 10 {
+            return Err(ConfigError::ZeroCount("limits.max_name (at most 16384)"));
+        }
+        // Products the timers form must not overflow a Duration: the longest base interval
+        // times the largest multiplier (awareness, suspicion, join follow-ups at 2^16,
+        // push/pull scaling at 64x, the broadcast stale age) stays within a century.
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        let longest = [
+            self.probe_interval,
+            self.probe_timeout,
+            self.gossip_interval,
+            self.push_pull_interval,
+            self.tcp_timeout,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+        let largest = [
+            u64::from(self.awareness_max_multiplier),
+            u64::from(self.suspicion_mult) * u64::from(self.suspicion_max_timeout_mult) * 20,
+            1 << 16,
+            64,
+            u64::from(self.retransmit_mult) * 20 * u64::from(self.broadcast_stale_mult.max(1)),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
+        let fits = u32::try_from(largest)
+            .ok()
+            .and_then(|m| longest.checked_mul(m))
+            .is_some_and(|d| d <= century);
+        if !fits {
+            return Err(ConfigError::Overflow);
         }
         if self.label.len() > MAX_LABEL_LEN {
             return Err(ConfigError::LabelTooLong(self.label.len()));

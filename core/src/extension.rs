@@ -22,6 +22,9 @@ pub enum PushPullPeer<'a> {
     Answering {
         /// The request's user state, as it arrived.
         request: &'a [u8],
+        /// Where the stream came from (its IP proved by TCP's handshake; its port is the
+        /// peer's own, not the member's).
+        from: SocketAddr,
     },
 }
 

@@ -46,6 +46,9 @@ pub(crate) enum Kind {
 
 /// Digest flag: the sender wants, with the delta, the replier's rows (push/pull).
 pub(crate) const WANT_ROWS: u8 = 1;
+/// Digest flag: the answer is too large for a datagram request; ask again over a stream
+/// (whose handshake proves where the request came from).
+pub(crate) const ASK_STREAM: u8 = 2;
 /// Delta flag: rows follow, and the receiver should send back what the sender lacks.
 pub(crate) const HAS_ROWS: u8 = 1;
 

@@ -11,8 +11,8 @@ use hashbrown::{HashMap, HashSet};
 use rand_core::Rng;
 
 use super::codec::{
-    self, EntryLimits, HAS_ROWS, Kind, KvDecodeError, MARKER, RELAY_PLAIN_AT, Reader, Row,
-    WANT_ROWS,
+    self, ASK_STREAM, EntryLimits, HAS_ROWS, Kind, KvDecodeError, MARKER, RELAY_PLAIN_AT, Reader,
+    Row, WANT_ROWS,
 };
 use super::store::{Refused, WriterId};
 use super::{ExchangeMode, Kv, KvChange, KvEntry, KvError, KvStats, SyncRx};
@@ -150,6 +150,17 @@ impl Chunks {
         }
         self.done
     }
+}
+
+/// How a request reached this node, which decides where and how much it may answer.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// A datagram from this source (which nothing proves).
+    Datagram(SocketAddr),
+    /// A stream user message from this peer (its IP proved by TCP's handshake).
+    Stream(SocketAddr),
+    /// A push/pull with this peer (a stream: its IP proved).
+    PushPull(SocketAddr),
 }
 
 /// A peer's digest, mapped onto this node's writers.
@@ -455,12 +466,15 @@ impl Kv {
         if let Some(addr) = from {
             self.learn_capable_addr(node, addr);
         }
+        let via = from.map_or(Via::Stream(sender), Via::Datagram);
+        // The whole user message, marker included: what the request cost its sender.
+        let request_len = body.len() + MARKER.len() + 1;
         match kind {
             Kind::Relay => self.on_relay(node, sender, body),
             _ if self.store.is_none() => Ok(()),
             Kind::Writes => self.on_groups(node, now, &mut Reader::new(body), true, false),
-            Kind::Digest => self.on_digest(node, now, body),
-            Kind::Delta => self.on_delta(node, now, body),
+            Kind::Digest => self.on_digest(node, now, via, request_len, body),
+            Kind::Delta => self.on_delta(node, now, via, body),
             Kind::Sync => self.on_sync(node, now, body),
             Kind::State => Err(KvDecodeError::Unknown(Kind::State as u8)),
         }
@@ -477,6 +491,7 @@ impl Kv {
         &mut self,
         node: &mut Memberlist,
         now: Instant,
+        peer: SocketAddr,
         body: &'a [u8],
     ) -> R<&'a [u8]> {
         let mut r = Reader::new(body);
@@ -493,7 +508,7 @@ impl Kv {
             self.learn_capable(node, name);
         }
         if self.store.is_some() {
-            self.answer(node, now, from, &view, false);
+            self.answer(node, now, Via::PushPull(peer), 0, from, &view, false);
         }
         Ok(app)
     }
@@ -563,24 +578,96 @@ impl Kv {
         Ok(PeerView { have, behind })
     }
 
-    /// Sends `to` what its digest shows it lacks: a delta, or everything if it is behind a
-    /// forgotten tombstone. `rows` adds our digest, asking for what we lack in return.
+    /// The address to answer a request from the member called `name` at: that member's,
+    /// and only if the request came from it (the datagram's source, or a stream from its IP).
+    /// Requests naming another member are dropped: an answer never goes to a third party.
+    fn requester(&mut self, node: &Memberlist, name: &str, via: Via) -> Option<SocketAddr> {
+        let addr = node.member_addr(name);
+        let ok = match (addr, via) {
+            (Some(a), Via::Datagram(src)) => a == src,
+            (Some(a), Via::Stream(peer) | Via::PushPull(peer)) => a.ip() == peer.ip(),
+            (None, _) => false,
+        };
+        if !ok {
+            self.stats.refused_requests += 1;
+        }
+        addr.filter(|_| ok)
+    }
+
+    /// A per-peer budget: one answer per peer every quarter exchange interval (at least
+    /// 50 ms), so that repeated requests cannot make this node send without end.
+    fn budget(&mut self, node: &Memberlist, to: SocketAddr, now: Instant) -> bool {
+        let gap = (self.config.exchange_interval / 4).max(core::time::Duration::from_millis(50));
+        if self
+            .answered
+            .get(&to)
+            .is_some_and(|&t| now.saturating_duration_since(t) < gap)
+        {
+            self.stats.refused_requests += 1;
+            return false;
+        }
+        if self.answered.len() >= 2 * node.num_known() + 16 {
+            self.answered
+                .retain(|_, t| now.saturating_duration_since(*t) < gap);
+        }
+        if self.answered.len() < 2 * node.num_known() + 16 {
+            self.answered.insert(to, now);
+        }
+        true
+    }
+
+    /// Answers the member called `name` with what its digest shows it lacks: a delta, or
+    /// everything if it is behind a forgotten tombstone; `rows` adds our digest, asking for
+    /// what we lack in return. The answer goes only to the requester (see
+    /// [`requester`](Self::requester)), within its budget, and a request that came in a
+    /// datagram (whose source nothing proves) gets at most three times its size back: a
+    /// larger answer waits for the requester to ask again over a stream.
+    #[allow(clippy::too_many_arguments)]
     fn answer(
         &mut self,
         node: &mut Memberlist,
         now: Instant,
-        to: &str,
+        via: Via,
+        request_len: usize,
+        name: &str,
         view: &PeerView,
         rows: bool,
     ) {
-        if view.behind {
-            self.send_full(node, now, to);
+        let Some(to) = self.requester(node, name, via) else {
+            return;
+        };
+        if !matches!(via, Via::PushPull(_)) && !self.budget(node, to, now) {
+            return;
+        }
+        let msgs = if view.behind {
+            self.build_full()
         } else {
-            self.send_delta(node, now, to, view, rows);
+            self.build_delta(view, rows)
+        };
+        let total: usize = msgs.iter().map(Vec::len).sum();
+        if matches!(via, Via::Datagram(_)) && total > 3 * request_len.max(1) {
+            // A digest with no rows: about the request's own size.
+            let mut ask = Vec::new();
+            codec::start(&mut ask, Kind::Digest);
+            ask.push(ASK_STREAM | if rows { WANT_ROWS } else { 0 });
+            codec::put_bytes(&mut ask, self.name.as_bytes());
+            ask.extend_from_slice(&0u32.to_be_bytes());
+            self.kv_send(node, now, to, ask);
+            return;
+        }
+        for m in msgs {
+            self.kv_send(node, now, to, m);
         }
     }
 
-    fn on_digest(&mut self, node: &mut Memberlist, now: Instant, body: &[u8]) -> R<()> {
+    fn on_digest(
+        &mut self,
+        node: &mut Memberlist,
+        now: Instant,
+        via: Via,
+        request_len: usize,
+        body: &[u8],
+    ) -> R<()> {
         let mut r = Reader::new(body);
         let flags = r.u8()?;
         let from = r.str("node name", codec::MAX_NAME)?;
@@ -589,11 +676,30 @@ impl Kv {
             return Err(KvDecodeError::Trailing);
         }
         self.learn_capable(node, from);
-        self.answer(node, now, from, &view, flags & WANT_ROWS != 0);
+        if flags & ASK_STREAM != 0 {
+            // Our digest's answer is too large for a datagram: ask again over a stream, if
+            // we did ask this member.
+            if let Some(to) = self.requester(node, from, via)
+                && self.pending.is_some_and(|(p, _)| p == to)
+            {
+                let again = self.digest_message(flags & WANT_ROWS);
+                let _ = node.send_to_addr(now, to, &again, true);
+            }
+            return Ok(());
+        }
+        self.answer(
+            node,
+            now,
+            via,
+            request_len,
+            from,
+            &view,
+            flags & WANT_ROWS != 0,
+        );
         Ok(())
     }
 
-    fn on_delta(&mut self, node: &mut Memberlist, now: Instant, body: &[u8]) -> R<()> {
+    fn on_delta(&mut self, node: &mut Memberlist, now: Instant, via: Via, body: &[u8]) -> R<()> {
         let mut r = Reader::new(body);
         let flags = r.u8()?;
         let from = r.str("node name", codec::MAX_NAME)?;
@@ -604,8 +710,14 @@ impl Kv {
         };
         self.learn_capable(node, from);
         self.on_groups(node, now, &mut r, false, false)?;
-        if let Some(view) = view {
-            self.answer(node, now, from, &view, false);
+        // Rows ask for what the sender lacks: answered only to the member this node asked
+        // (push/pull mode's third message), never to an unsolicited delta.
+        if let Some(view) = view
+            && let Some(to) = self.requester(node, from, via)
+            && self.pending.is_some_and(|(p, _)| p == to)
+        {
+            self.pending = None;
+            self.answer(node, now, Via::PushPull(to), 0, from, &view, false);
         }
         Ok(())
     }
@@ -624,7 +736,7 @@ impl Kv {
             });
         }
         self.learn_capable(node, from);
-        let stale = self.tcp_timeout * 4;
+        let stale = self.tcp_timeout.saturating_mul(4);
         let track = match &self.rx {
             Some(rx) if rx.id == id => true,
             Some(rx) if now.saturating_duration_since(rx.started) < stale => false,
@@ -857,19 +969,9 @@ impl Kv {
 
     /// Entries the peer lacks, grouped by writer, in version order; plus a watermark-only
     /// group for each writer whose watermark is ahead of the peer's.
-    fn send_delta(
-        &mut self,
-        node: &mut Memberlist,
-        now: Instant,
-        to: &str,
-        view: &PeerView,
-        rows: bool,
-    ) {
-        let Some(addr) = node.member_addr(to) else {
-            return;
-        };
+    fn build_delta(&self, view: &PeerView, rows: bool) -> Vec<Vec<u8>> {
         let Some(store) = self.store.as_ref() else {
-            return;
+            return Vec::new();
         };
         let have = |w: WriterId| view.have.get(w as usize).copied().unwrap_or(0);
         let mut picks: Vec<(WriterId, u64, &str)> = store
@@ -884,7 +986,7 @@ impl Kv {
             .enumerate()
             .any(|(i, w)| w.watermark > have(i as WriterId));
         if picks.is_empty() && !ahead && !rows {
-            return;
+            return Vec::new();
         }
         picks.sort_unstable();
         let mut first = Vec::new();
@@ -920,20 +1022,15 @@ impl Kv {
                 0
             });
         }
-        for m in chunks.finish() {
-            self.kv_send(node, now, addr, m);
-        }
+        chunks.finish()
     }
 
     /// Everything this node holds, in chunks that together let the receiver drop what they
     /// show superseded.
-    fn send_full(&mut self, node: &mut Memberlist, now: Instant, to: &str) {
-        let Some(addr) = node.member_addr(to) else {
-            return;
-        };
+    fn build_full(&mut self) -> Vec<Vec<u8>> {
         let id = self.rng.next_u64();
         let Some(store) = self.store.as_ref() else {
-            return;
+            return Vec::new();
         };
         let mut picks: Vec<(WriterId, u64, &str)> = store
             .entries
@@ -974,14 +1071,14 @@ impl Kv {
         }
         self.stats.full_syncs += 1;
         self.count(crate::observe::Counter::KvFullExchange, 1);
-        crate::observe::decision!(
-            debug,
-            peer = %addr,
-            chunks = all.len(),
-            "replicated map: full exchange"
-        );
-        for m in all {
-            self.kv_send(node, now, addr, m);
+        crate::observe::decision!(debug, chunks = all.len(), "replicated map: full exchange");
+        all
+    }
+
+    /// Sends a full exchange to `to` (push mode: this node's own initiative).
+    fn send_full(&mut self, node: &mut Memberlist, now: Instant, to: SocketAddr) {
+        for m in self.build_full() {
+            self.kv_send(node, now, to, m);
         }
     }
 
@@ -1000,7 +1097,7 @@ impl Kv {
             self.forget_gone_capable(node);
         }
         if let Some(rx) = &self.rx
-            && now.saturating_duration_since(rx.started) > self.tcp_timeout * 4
+            && now.saturating_duration_since(rx.started) > self.tcp_timeout.saturating_mul(4)
         {
             self.rx = None;
         }
@@ -1011,11 +1108,12 @@ impl Kv {
         if self.store.is_none() || node.has_left() {
             return;
         }
-        let Some((name, addr)) = self.pick_rumor_peer(node) else {
+        let Some((_, addr)) = self.pick_rumor_peer(node) else {
             return;
         };
+        self.pending = Some((addr, now));
         match self.config.mode {
-            ExchangeMode::Push => self.send_full(node, now, &name),
+            ExchangeMode::Push => self.send_full(node, now, addr),
             ExchangeMode::Pull | ExchangeMode::PushPull => {
                 let flags = if self.config.mode == ExchangeMode::PushPull {
                     WANT_ROWS
@@ -1106,7 +1204,7 @@ impl Extension for Kv {
         // request did (a Go application sees only what it asked for).
         let section = match peer {
             PushPullPeer::Dialed(to) => !self.plain.contains(&to),
-            PushPullPeer::Answering { request } => super::is_state_section(request),
+            PushPullPeer::Answering { request, .. } => super::is_state_section(request),
         };
         if section {
             self.put_section(node, app, out);
@@ -1122,9 +1220,13 @@ impl Extension for Kv {
         state: &'a [u8],
     ) -> Result<&'a [u8], InputErrorKind> {
         self.last = now;
+        let from = match peer {
+            PushPullPeer::Dialed(to) => to,
+            PushPullPeer::Answering { from, .. } => from,
+        };
         let (app, section) = match codec::classify(state) {
             Some(Ok((Kind::State, body))) => {
-                let app = self.on_state_section(node, now, body).map_err(|e| {
+                let app = self.on_state_section(node, now, from, body).map_err(|e| {
                     self.stats.malformed += 1;
                     InputErrorKind::Kv(e)
                 })?;

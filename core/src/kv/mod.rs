@@ -205,6 +205,9 @@ pub struct KvStats {
     pub relayed: u64,
     /// Members currently known to run rumor with the extensions on.
     pub rumor_peers: u64,
+    /// Requests not answered: naming another member than their sender, or over the
+    /// sender's budget.
+    pub refused_requests: u64,
 }
 
 /// True if a push/pull user state starts with rumor's section.
@@ -274,6 +277,11 @@ pub struct Kv {
     /// from application names).
     pub(crate) scratch: Vec<u8>,
     pub(crate) name_buf: alloc::string::String,
+    /// The peer this node last asked for an exchange, and when: only its answers are
+    /// answered in turn.
+    pub(crate) pending: Option<(SocketAddr, Instant)>,
+    /// When this node last answered each peer (the per-peer budget).
+    pub(crate) answered: HashMap<SocketAddr, Instant>,
 }
 
 impl fmt::Debug for Kv {
@@ -331,6 +339,8 @@ impl Kv {
             last: now,
             scratch: Vec::new(),
             name_buf: alloc::string::String::new(),
+            pending: None,
+            answered: HashMap::new(),
         }
     }
 }

@@ -248,6 +248,9 @@ impl Memberlist {
         if name.is_empty() {
             return Err(ConfigError::EmptyName);
         }
+        if name.len() > config.limits.max_name {
+            return Err(ConfigError::NameTooLong(name.len()));
+        }
         if meta.len() > META_MAX_SIZE {
             return Err(ConfigError::MetaTooLarge(meta.len()));
         }
@@ -269,6 +272,7 @@ impl Memberlist {
             rng.fill_bytes(&mut seed);
             Box::new(crate::kv::Kv::new(&config, name, seed, now)) as Box<dyn crate::Extension>
         });
+        let cap = config.limits.max_queued_broadcasts;
         let mut m = Self {
             awareness: Awareness::new(config.awareness_max_multiplier),
             streams: Streams::default(),
@@ -276,8 +280,8 @@ impl Memberlist {
             advertise,
             rng,
             members: Members::default(),
-            queue: BroadcastQueue::default(),
-            user_queue: BroadcastQueue::default(),
+            queue: BroadcastQueue::with_cap(cap),
+            user_queue: BroadcastQueue::with_cap(cap),
             seq_no: 0,
             probe: None,
             probe_target: alloc::string::String::new(),
@@ -505,7 +509,7 @@ impl Memberlist {
                     .join_follow_ups
                     .saturating_sub(self.follow_ups)
                     .min(16);
-                self.config.probe_interval * (1u32 << k)
+                self.config.probe_interval.saturating_mul(1u32 << k)
             } else {
                 push_pull_scale(self.config.push_pull_interval, self.members.len())
             };
@@ -605,6 +609,28 @@ impl Memberlist {
             self.metrics.count(crate::observe::Counter::TcpSent, sent);
         }
         c
+    }
+
+    /// Whether a member's name and metadata from a peer fit [`crate::Limits`]: names at most
+    /// `max_name` bytes, metadata at most `max_meta`. A refusal is counted.
+    pub(in crate::memberlist) fn member_fits(
+        &self,
+        name: &str,
+        meta: &[u8],
+    ) -> Result<(), InputErrorKind> {
+        let limits = &self.config.limits;
+        let over = |what, len, limit| {
+            (len > limit).then_some(crate::wire::DecodeError::TooLarge { what, len, limit })
+        };
+        let refused = over("node name", name.len(), limits.max_name)
+            .or_else(|| over("node metadata", meta.len(), limits.max_meta));
+        match refused {
+            None => Ok(()),
+            Some(e) => {
+                self.metrics.count(crate::observe::Counter::Oversized, 1);
+                Err(InputErrorKind::Decode(e))
+            }
+        }
     }
 
     /// memberlist's `IPAllowed`: whether `ip` lies in one of `cidrs_allowed` (all do when it
@@ -908,7 +934,7 @@ pub(in crate::memberlist) fn push_pull_scale(interval: Duration, n: usize) -> Du
         return interval;
     }
     let mult = libm::ceil(libm::log2(n as f64) - libm::log2(THRESHOLD)) + 1.0;
-    interval * mult as u32
+    interval.saturating_mul(mult as u32)
 }
 
 /// Extensions and the inputs they share with the application: user messages and push/pull

@@ -137,9 +137,12 @@ impl Memberlist {
                     s.packet.clear();
                     s.packet.push(MessageType::Compound as u8);
                     s.packet.push(2);
-                    s.packet.extend_from_slice(&(split as u16).to_be_bytes());
-                    s.packet
-                        .extend_from_slice(&((s.msg.len() - split) as u16).to_be_bytes());
+                    // Names are bounded (`Limits::max_name`); should a part still not fit
+                    // a 16-bit length, the datagram is not sent rather than corrupted.
+                    let first = u16::try_from(split).ok()?;
+                    let second = u16::try_from(s.msg.len() - split).ok()?;
+                    s.packet.extend_from_slice(&first.to_be_bytes());
+                    s.packet.extend_from_slice(&second.to_be_bytes());
                     s.packet.extend_from_slice(&s.msg);
                     return self.finish(s, to, crc, buf);
                 }
@@ -415,6 +418,7 @@ impl Memberlist {
                 Ok(())
             }
             Message::Alive(a) => {
+                self.member_fits(a.node, a.meta)?;
                 let a = crate::wire::Alive {
                     port: if a.port == 0 || self.config.protocol_version < 2 {
                         self.advertise.port()
@@ -428,11 +432,15 @@ impl Memberlist {
                 Ok(())
             }
             Message::Suspect(sus) => {
+                self.member_fits(sus.node, &[])?;
+                self.member_fits(sus.from, &[])?;
                 self.suspect_node(&sus, now);
                 *changed = true;
                 Ok(())
             }
             Message::Dead(d) => {
+                self.member_fits(d.node, &[])?;
+                self.member_fits(d.from, &[])?;
                 self.dead_node(&d, now);
                 *changed = true;
                 Ok(())

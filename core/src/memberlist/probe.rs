@@ -428,7 +428,10 @@ impl Memberlist {
     pub(in crate::memberlist) fn gossip(&mut self, now: Instant) {
         let limit =
             crate::broadcast::retransmit_limit(self.config.retransmit_mult, self.members.len());
-        let max_age = self.config.gossip_interval * limit * self.config.broadcast_stale_mult;
+        let max_age = self
+            .config
+            .gossip_interval
+            .saturating_mul(limit.saturating_mul(self.config.broadcast_stale_mult));
         self.queue.prune(now, max_age);
         self.user_queue.prune(now, max_age);
         if self.queue.len() == 0 && self.user_queue.len() == 0 {

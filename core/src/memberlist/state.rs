@@ -390,7 +390,7 @@ impl Memberlist {
             k = 0;
         }
         let min = suspicion_timeout(mult, n, self.config.probe_interval);
-        let max = min * self.config.suspicion_max_timeout_mult;
+        let max = min.saturating_mul(self.config.suspicion_max_timeout_mult);
         let mut susp = Suspicion::new(s.from, k, min, max, now);
         if settled {
             susp.settle(now);

@@ -112,6 +112,9 @@ enum Peeled {
     Incomplete,
     /// One whole message (type byte first), decrypted and decompressed.
     Message(Vec<u8>),
+    /// One whole plain message, at this range of what was received (not copied: a
+    /// push/pull costs its bytes once).
+    Plain(core::ops::Range<usize>),
 }
 
 impl Memberlist {
@@ -384,9 +387,14 @@ impl Memberlist {
                 let (role, pending, to) = (s.role, s.pending.take(), s.to);
                 let data = match role {
                     Role::PushPull { join, .. } => {
-                        let peer = to.map_or(PushPullPeer::Answering { request: &[] }, |a| {
-                            PushPullPeer::Dialed(a)
-                        });
+                        let unknown = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
+                        let peer = to.map_or(
+                            PushPullPeer::Answering {
+                                request: &[],
+                                from: unknown,
+                            },
+                            PushPullPeer::Dialed,
+                        );
                         let msg = self.encode_push_pull(join, peer);
                         self.frame_stream(&msg, true)
                     }
@@ -462,8 +470,11 @@ impl Memberlist {
                 Ok(())
             }
             Ok(Peeled::Message(msg)) => self.on_stream_message(now, id, role, &msg),
+            Ok(Peeled::Plain(range)) => self.on_stream_message(now, id, role, &recv[range]),
             Err(kind) => {
-                if role == Role::Serve {
+                // A wrong or missing label closes the stream without a word, as memberlist
+                // (v0.5+) does: an answer would tell an outsider that a label is in use.
+                if role == Role::Serve && kind != InputErrorKind::LabelMismatch {
                     self.reply_error(id, kind);
                 }
                 self.abandon_stream(id);
@@ -555,7 +566,11 @@ impl Memberlist {
                     Err(e) => Err(InputErrorKind::Decode(e)),
                 }
             }
-            Ok((_, used)) => Ok(Peeled::Message(body[..used].to_vec())),
+            Ok((_, used)) => {
+                // Plain: `body` is the end of `recv`, after any label.
+                let start = recv.len() - body.len();
+                Ok(Peeled::Plain(start..start + used))
+            }
         }
     }
 
@@ -641,8 +656,13 @@ impl Memberlist {
             .sample(crate::observe::Histogram::SizeRemote, size);
         match (role, parts) {
             (Role::Serve, Ok(parts)) => {
+                let from = self
+                    .streams
+                    .position(id)
+                    .and_then(|i| self.streams.list[i].to);
                 let peer = PushPullPeer::Answering {
                     request: parts.user_state,
+                    from: from.unwrap_or(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0)),
                 };
                 let reply = self.encode_push_pull(parts.join, peer);
                 let data = self.frame_stream(&reply, false);
@@ -660,9 +680,14 @@ impl Memberlist {
                     .streams
                     .position(id)
                     .and_then(|i| self.streams.list[i].to);
-                let peer = dialed.map_or(PushPullPeer::Answering { request: &[] }, |a| {
-                    PushPullPeer::Dialed(a)
-                });
+                let unknown = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
+                let peer = dialed.map_or(
+                    PushPullPeer::Answering {
+                        request: &[],
+                        from: unknown,
+                    },
+                    PushPullPeer::Dialed,
+                );
                 let r = self.merge_remote(now, &states, parts, peer, join_id.is_none());
                 if let Some(i) = self.streams.position(id) {
                     let opened = self.streams.list[i].opened;
@@ -730,9 +755,19 @@ impl Memberlist {
             }
         }
         let me = self.name.clone();
-        self.members
-            .reserve(states.len().saturating_sub(self.members.len()));
+        // Room for the members this list adds, counted, not claimed: a list of known or
+        // refused members reserves nothing that would stay.
+        let new = states
+            .iter()
+            .filter(|s| s.state == NodeState::Alive && self.members.find(s.name).is_none())
+            .count();
+        self.members.reserve(new);
+        let mut oversized = None;
         for s in states {
+            if let Err(e) = self.member_fits(s.name, s.meta) {
+                oversized = Some(e);
+                continue;
+            }
             match s.state {
                 NodeState::Alive => {
                     let port = if s.port == 0 || self.config.protocol_version < 2 {
@@ -774,7 +809,15 @@ impl Memberlist {
             }
         }
         self.on_remote_state(now, peer, parts.user_state, parts.join)
-            .map_err(err)
+            .map_err(err)?;
+        // What fitted was merged; the rest is reported.
+        match oversized {
+            Some(kind) => Err(InputError {
+                kind,
+                state_changed: true,
+            }),
+            None => Ok(()),
+        }
     }
 
     fn verify_protocol(&self, remote: &[PushNodeState<'_>]) -> bool {

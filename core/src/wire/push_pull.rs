@@ -69,10 +69,17 @@ impl<'a> PushPull<'a> {
     ) -> Result<PushPullParts<'a>, DecodeError> {
         let mut r = Reader::new(body);
         let (header, count, user_len) = read_header(&mut r, limits)?;
-        // Each state takes at least one byte: a count the input cannot hold is refused
-        // before anything is reserved for it.
-        if count > r.remaining() {
-            return Err(DecodeError::Truncated);
+        // A count the input cannot hold is refused before anything is reserved for it: each
+        // state decodes into `size_of::<PushNodeState>()` bytes, and a real one takes more
+        // than half of that on the wire (memberlist writes all seven fields, whose names
+        // alone are 42 bytes), so what the list holds stays within twice the bytes that came.
+        let size = core::mem::size_of::<PushNodeState<'_>>();
+        if count > r.remaining() || count.saturating_mul(size) > 2 * r.remaining() {
+            return Err(DecodeError::TooLarge {
+                what: "push/pull node count for its size",
+                len: count,
+                limit: 2 * r.remaining() / size,
+            });
         }
         states.reserve(count);
         for _ in 0..count {

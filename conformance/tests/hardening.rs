@@ -1,0 +1,430 @@
+//! What an unauthenticated peer can make a node hold or send: each attack of the hardening
+//! work as a test. Memory is measured with a counting allocator, traffic by draining a node's
+//! outputs and adding up the bytes per destination.
+
+use std::alloc::System;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use rumor_conformance::sim::{LinkModel, Sim};
+use rumor_core::wire::{Alive, Encode, IpBytes, Vsn, encode_label};
+use rumor_core::{Config, ConfigError, Instant, KvConfig, Memberlist, StreamCommand, StreamInput};
+use tracking_allocator::{AllocationGroupId, AllocationRegistry, AllocationTracker, Allocator};
+
+#[global_allocator]
+static GLOBAL: Allocator<System> = Allocator::system();
+
+/// Bytes allocated now, and the most at once since the last reset.
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+struct Meter;
+
+impl AllocationTracker for Meter {
+    fn allocated(&self, _: usize, size: usize, _: usize, _: AllocationGroupId) {
+        let now = CURRENT.fetch_add(size, Relaxed) + size;
+        PEAK.fetch_max(now, Relaxed);
+    }
+    fn deallocated(
+        &self,
+        _: usize,
+        size: usize,
+        _: usize,
+        _: AllocationGroupId,
+        _: AllocationGroupId,
+    ) {
+        CURRENT.fetch_sub(size, Relaxed);
+    }
+}
+
+/// The tests run one at a time: the allocator's counts are process-wide, and any test's
+/// allocations would show in another's measurement.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `f`, returning its result, the peak heap above the start and what it left allocated.
+fn metered<T>(f: impl FnOnce() -> T) -> (T, usize, isize) {
+    let _ = AllocationRegistry::set_global_tracker(Meter);
+    AllocationRegistry::enable_tracking();
+    let start = CURRENT.load(Relaxed);
+    PEAK.store(start, Relaxed);
+    let r = f();
+    let peak = PEAK.load(Relaxed).saturating_sub(start);
+    let left = CURRENT.load(Relaxed) as isize - start as isize;
+    AllocationRegistry::disable_tracking();
+    (r, peak, left)
+}
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i], 7946))
+}
+
+fn node(config: Config, name: &str, i: u8) -> Memberlist {
+    Memberlist::new(config, name, addr(i), b"", [i; 32], Instant::ZERO).expect("config")
+}
+
+/// A push/pull message (type byte first) claiming `nodes` states, followed by `states` (the
+/// encoded states the sender really sent).
+fn push_pull(nodes: u32, states: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x06, 0x83, 0xa4];
+    v.extend_from_slice(b"Join");
+    v.push(0xc2);
+    v.push(0xa5);
+    v.extend_from_slice(b"Nodes");
+    v.push(0xce);
+    v.extend_from_slice(&nodes.to_be_bytes());
+    v.push(0xac);
+    v.extend_from_slice(b"UserStateLen");
+    v.push(0x00);
+    v.extend_from_slice(states);
+    v
+}
+
+/// Feeds `msg` to `m` as an inbound stream and closes it; drains what it caused.
+fn serve(m: &mut Memberlist, now: Instant, msg: &[u8]) {
+    let id = m.accept_stream(now, addr(99)).expect("stream");
+    let _ = m.handle_stream(now, id, StreamInput::Data(msg));
+    let _ = m.handle_stream(now, id, StreamInput::Closed);
+    while m.poll_stream().is_some() {}
+    while m.poll_event().is_some() {}
+    let mut buf = Vec::new();
+    while m.poll_transmit(now, &mut buf).is_some() {}
+}
+
+#[test]
+fn a_push_pull_claiming_a_million_members_holds_at_most_four_times_its_bytes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = node(Config::local(), "victim", 1);
+    // 1,048,576 claimed members, each one byte (an empty map): 1 MiB on the wire.
+    let msg = push_pull(1 << 20, &vec![0x80; 1 << 20]);
+    let ((), peak, left) = metered(|| serve(&mut m, Instant::ZERO, &msg));
+    assert!(
+        peak <= 4 * msg.len(),
+        "a {}-byte push/pull made the node hold {peak} bytes at the peak",
+        msg.len()
+    );
+    assert!(
+        left < 64 << 10,
+        "{left} bytes stayed after the stream ended"
+    );
+    assert_eq!(m.num_known(), 1, "nothing merged");
+}
+
+#[test]
+fn a_push_pull_of_a_million_small_members_is_refused_without_growth() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = node(Config::local(), "victim", 1);
+    // 1,048,576 states that decode ({"Name": "nNNNNNN"}, 14 bytes each): 14 MiB.
+    let mut states = Vec::with_capacity(14 << 20);
+    for i in 0..(1u32 << 20) {
+        states.extend_from_slice(&[0x81, 0xa4]);
+        states.extend_from_slice(b"Name");
+        states.push(0xa7);
+        states.extend_from_slice(format!("n{i:06x}").as_bytes());
+    }
+    let msg = push_pull(1 << 20, &states);
+    drop(states);
+    let ((), peak, left) = metered(|| serve(&mut m, Instant::ZERO, &msg));
+    assert!(
+        peak <= 4 * msg.len(),
+        "a {}-byte push/pull made the node hold {peak} bytes at the peak",
+        msg.len()
+    );
+    assert!(
+        left < 64 << 10,
+        "{left} bytes stayed after the stream ended"
+    );
+}
+
+#[test]
+fn a_merge_keeps_no_room_for_members_it_does_not_add() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = node(Config::local(), "victim", 1);
+    // 20,000 members reported dead that this node never knew: nothing to add. Before, the
+    // merge reserved a table slot for each, and kept the room.
+    let mut states = Vec::new();
+    for i in 0..20_000u32 {
+        // All seven fields, as memberlist writes them.
+        states.extend_from_slice(&[0x87, 0xa4]);
+        states.extend_from_slice(b"Name");
+        states.push(0xa7);
+        states.extend_from_slice(format!("d{i:06x}").as_bytes());
+        states.push(0xa4);
+        states.extend_from_slice(b"Addr");
+        states.extend_from_slice(&[0xc4, 4, 10, 1, (i >> 8) as u8, i as u8]);
+        states.push(0xa4);
+        states.extend_from_slice(b"Port");
+        states.extend_from_slice(&[0xcd, 0x1f, 0x0a]);
+        states.push(0xa4);
+        states.extend_from_slice(b"Meta");
+        states.push(0xc0);
+        states.push(0xab);
+        states.extend_from_slice(b"Incarnation");
+        states.push(0x01);
+        states.push(0xa5);
+        states.extend_from_slice(b"State");
+        states.push(0x02);
+        states.push(0xa3);
+        states.extend_from_slice(b"Vsn");
+        states.extend_from_slice(&[0x96, 1, 5, 2, 0, 0, 0]);
+    }
+    let msg = push_pull(20_000, &states);
+    let ((), peak, left) = metered(|| serve(&mut m, Instant::ZERO, &msg));
+    assert!(peak <= 4 * msg.len(), "peak {peak} for {} bytes", msg.len());
+    // What stays is the buffers the answer reuses (its encoder, LZW's tables), not room
+    // for 20,000 members.
+    assert!(left < 64 << 10, "the merge left {left} bytes allocated");
+    assert_eq!(m.num_known(), 1);
+}
+
+/// Everything `m` sends after an input, by destination (datagrams and stream bytes).
+fn sent(m: &mut Memberlist, now: Instant) -> HashMap<SocketAddr, usize> {
+    let mut out = HashMap::new();
+    let mut buf = Vec::new();
+    while let Some(t) = m.poll_transmit(now, &mut buf) {
+        *out.entry(t.to).or_default() += t.len;
+    }
+    stream_bytes(m, now, &mut out);
+    out
+}
+
+/// Brings `m`'s timers to `now` and drains what they send, so that what an input causes
+/// next is all the input's doing.
+fn settle(m: &mut Memberlist, now: Instant) {
+    m.handle_timeout(now);
+    let _ = sent(m, now);
+}
+
+/// Adds the bytes `m` writes on streams, by destination.
+fn stream_bytes(m: &mut Memberlist, now: Instant, out: &mut HashMap<SocketAddr, usize>) {
+    let mut dest = HashMap::new();
+    while let Some(c) = m.poll_stream() {
+        match c {
+            StreamCommand::Connect { id, to } => {
+                dest.insert(id, to);
+                let _ = m.handle_stream(now, id, StreamInput::Connected);
+            }
+            StreamCommand::Send { id, data } => {
+                if let Some(to) = dest.get(&id) {
+                    *out.entry(*to).or_default() += data.len();
+                }
+            }
+            StreamCommand::Close { .. } => {}
+        }
+    }
+    while m.poll_event().is_some() {}
+}
+
+/// A digest message (a user message: type byte, marker, kind) from `from` with no rows.
+fn digest(from: &str, flags: u8) -> Vec<u8> {
+    let mut v = vec![0x08, 0xc1, b'r', b'u', 1, 4, flags, from.len() as u8];
+    v.extend_from_slice(from.as_bytes());
+    v.extend_from_slice(&0u32.to_be_bytes());
+    v
+}
+
+/// Three nodes with the map on, node 0 holding 2,000 keys (about 200 KB); returns the sim
+/// with node 0 taken out of it.
+fn map_cluster() -> (Sim, Memberlist) {
+    let mut sim = Sim::new(9, LinkModel::default());
+    let config = Config {
+        kv: KvConfig::enabled(),
+        ..Config::local()
+    };
+    for i in 0..3 {
+        sim.add_node(config.clone(), &format!("node-{i}"), b"");
+    }
+    for i in 1..3 {
+        sim.with(i, |c, now| c.join(now, &[Sim::addr_of(0)]));
+    }
+    sim.run_for(Duration::from_secs(3));
+    for k in 0..2000 {
+        sim.with(0, |c, now| {
+            let _ = c.kv_set(now, &format!("key-{k:05}"), &[7; 100]);
+        });
+    }
+    sim.run_for(Duration::from_secs(1));
+    let m = sim.nodes[0].core.take().expect("node 0");
+    (sim, m)
+}
+
+#[test]
+fn a_spoofed_digest_sends_nothing_to_a_third_party() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (sim, mut m) = map_cluster();
+    let now = sim.now() + Duration::from_secs(1);
+    settle(&mut m, now);
+    // From an outsider, naming node-2: before, node 0 pushed its whole map to node-2.
+    let attacker = SocketAddr::from(([10, 9, 9, 9], 4000));
+    let request = digest("node-2", 1);
+    let _ = m.handle_packet(now, attacker, &request);
+    let out = sent(&mut m, now);
+    assert_eq!(
+        out.get(&Sim::addr_of(2)),
+        None,
+        "nothing to the named third party: {out:?}"
+    );
+    assert_eq!(
+        out.get(&attacker),
+        None,
+        "nothing to a source that is not the named member"
+    );
+    assert!(m.kv_stats().refused_requests >= 1);
+}
+
+#[test]
+fn a_datagram_request_gets_at_most_three_times_its_size_and_a_budget_bounds_repeats() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (sim, mut m) = map_cluster();
+    let now = sim.now() + Duration::from_secs(1);
+    settle(&mut m, now);
+    // Spoofed as node-1 itself (the only source that gets an answer): the answer, a 200 KB
+    // delta, would be 3,000 times the request; it may be at most three times.
+    let victim = Sim::addr_of(1);
+    let request = digest("node-1", 1);
+    let mut worst = 0f64;
+    let mut total = 0;
+    for k in 0..100u64 {
+        let t = now + Duration::from_millis(k);
+        settle(&mut m, t);
+        let _ = m.handle_packet(t, victim, &request);
+        let bytes = sent(&mut m, t).get(&victim).copied().unwrap_or(0);
+        worst = worst.max(bytes as f64 / request.len() as f64);
+        total += bytes;
+    }
+    println!(
+        "worst answer to one {}-byte datagram request: {worst:.2}x; 100 requests in 100 ms got \
+         {total} bytes",
+        request.len()
+    );
+    assert!(worst <= 3.0, "an answer of {worst:.1}x the request");
+    assert!(
+        total <= 3 * request.len(),
+        "the budget let 100 repeated requests get {total} bytes"
+    );
+}
+
+fn alive(name: &str, meta: &[u8], port: u16) -> Vec<u8> {
+    let a = Alive {
+        incarnation: 1,
+        node: name,
+        addr: IpBytes::from(std::net::IpAddr::from([10, 0, 0, 7])),
+        port,
+        meta,
+        vsn: Vsn {
+            protocol_min: 1,
+            protocol_max: 5,
+            protocol_cur: 2,
+            delegate_min: 0,
+            delegate_max: 0,
+            delegate_cur: 0,
+        },
+    };
+    let mut v = Vec::new();
+    a.encode_to_vec(&mut v).expect("encode");
+    v
+}
+
+#[test]
+fn names_and_metadata_from_peers_are_bounded() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = node(Config::local(), "victim", 1);
+    let now = Instant::ZERO;
+    let fine = alive("ok", &[1; 512], 7000);
+    assert!(m.handle_packet(now, addr(7), &fine).is_ok());
+    let long_meta = alive("meta", &[1; 513], 7001);
+    assert!(m.handle_packet(now, addr(7), &long_meta).is_err());
+    let long_name = alive(&"n".repeat(513), b"", 7002);
+    assert!(m.handle_packet(now, addr(7), &long_name).is_err());
+    let names: Vec<_> = m.all_members().map(|m| m.name.to_string()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // The node's own name and the UDP buffer are bounded too.
+    let own = Memberlist::new(
+        Config::local(),
+        &"x".repeat(600),
+        addr(1),
+        b"",
+        [1; 32],
+        now,
+    );
+    assert!(matches!(own, Err(ConfigError::NameTooLong(600))));
+    let big = Config {
+        udp_buffer_size: 100_000,
+        ..Config::local()
+    };
+    assert!(matches!(big.validate(), Err(ConfigError::UdpBufferSize(_))));
+}
+
+#[test]
+fn extreme_intervals_are_refused_instead_of_overflowing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let huge = Config {
+        probe_interval: Duration::from_secs(u64::MAX / 4),
+        probe_timeout: Duration::from_secs(1),
+        ..Config::local()
+    };
+    assert_eq!(huge.validate(), Err(ConfigError::Overflow));
+    let many = Config {
+        awareness_max_multiplier: u32::MAX,
+        ..Config::local()
+    };
+    assert_eq!(many.validate(), Err(ConfigError::Overflow));
+    assert!(Memberlist::new(huge, "a", addr(1), b"", [1; 32], Instant::ZERO).is_err());
+}
+
+#[test]
+fn the_relay_queue_is_bounded_even_without_stale_expiry() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let config = Config {
+        relay_broadcasts: true,
+        broadcast_stale_mult: 0,
+        ..Config::local()
+    };
+    let mut m = node(config, "victim", 1);
+    let cap = m.config().limits.max_queued_broadcasts;
+    let now = Instant::ZERO;
+    // Relay envelopes with fresh ids from a member address, far more than the bound.
+    for id in 0..(cap as u64 + 10_000) {
+        let mut v = vec![0x08, 0xc1, b'r', b'u', 1, 2];
+        v.extend_from_slice(&id.to_be_bytes());
+        v.extend_from_slice(&[0x08, b'x']);
+        let _ = m.handle_packet(now, addr(7), &v);
+    }
+    // (Beside the relay queue, the membership queue holds this node's own alive.)
+    assert!(
+        m.queued_broadcasts() <= cap + 1,
+        "{} queued, bound {cap}",
+        m.queued_broadcasts()
+    );
+}
+
+#[test]
+fn a_stream_with_the_wrong_label_is_closed_without_a_word() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let config = Config {
+        label: b"prod".to_vec(),
+        ..Config::local()
+    };
+    let mut m = node(config, "victim", 1);
+    let now = Instant::ZERO;
+    for label in [&b"staging"[..], b""] {
+        // A ping over a stream, labelled `label` (or not at all).
+        let mut inner = vec![0x00, 0x81, 0xa5];
+        inner.extend_from_slice(b"SeqNo");
+        inner.push(0x01);
+        let mut msg = vec![0u8; 2 + label.len()];
+        let n = encode_label(label, &mut msg).expect("label");
+        msg.truncate(n);
+        msg.extend_from_slice(&inner);
+        let id = m.accept_stream(now, addr(9)).expect("stream");
+        let r = m.handle_stream(now, id, StreamInput::Data(&msg));
+        assert!(r.is_err(), "refused");
+        let mut replied = false;
+        while let Some(c) = m.poll_stream() {
+            replied |= matches!(c, StreamCommand::Send { .. });
+        }
+        assert!(!replied, "a stream labelled {label:?} got an answer");
+    }
+}
