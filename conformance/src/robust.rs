@@ -881,7 +881,11 @@ mod tests {
     #[test]
     fn every_golden_vector_is_accepted_on_its_path() {
         let mut scratch = Scratch::new();
-        for file in ["memberlist-0.2.2.vectors", "memberlist-newest-spec.vectors"] {
+        for file in [
+            "memberlist-0.2.2.vectors",
+            "memberlist-newest.vectors",
+            "memberlist-newest-labels.vectors",
+        ] {
             for v in vectors::load(file).expect("vectors") {
                 let p = exercise_packet(&v.bytes, &mut scratch);
                 let s = exercise_stream(&v.bytes, &mut scratch);

@@ -1,18 +1,21 @@
 //! Golden wire vectors captured from Go memberlist, and the values they describe.
 //!
 //! `vectors/memberlist-0.2.2.vectors` is written by the Go program in `interop/vectors`
-//! (regenerate with `interop/capture-vectors.sh`); `vectors/memberlist-newest-spec.vectors`
-//! holds the examples of the wire spec that only the newest memberlist can produce (labels,
-//! go-msgpack v2's signed integers). [`expected`] rebuilds each vector's value with rumor, so a
-//! test can check both directions: Go's bytes decode to the value, and rumor's encoding of the
-//! value is Go's bytes.
+//! (regenerate with `interop/capture-vectors.sh`). `vectors/memberlist-newest.vectors` and
+//! `vectors/memberlist-newest-labels.vectors` were captured from hashicorp/memberlist v0.6.0-7
+//! with go-msgpack/v2 (which this machine's Go cannot build, so they are data, copied from
+//! `shared/vectors`): the same values as 0.2.2's file, and labels on packets and streams.
+//! [`expected`] and [`expected_labelled`] rebuild each vector's value with rumor, so a test can
+//! check both directions: Go's bytes decode to the value, and rumor's encoding of the value is
+//! Go's bytes (for the newest memberlist, up to [`with_v2_signed_widths`]).
 
 use std::path::{Path, PathBuf};
 
 use rumor_core::wire::{
     Ack, Alive, Dead, Encode, EncodeError, EncryptionVersion, ErrResp, IndirectPing, IpBytes,
     Keyring, Lzw, Message, Nack, NodeState, Ping, PushNodeState, PushPullWriter, SecretKey,
-    Suspect, UserMsg, UserStreamMsg, Vsn, compound_len, encode_compound, encode_crc, push_pull_len,
+    Suspect, UserMsg, UserStreamMsg, Vsn, compound_len, encode_compound, encode_crc, encode_label,
+    push_pull_len,
 };
 
 /// One vector: a name, Go's bytes, and what they are.
@@ -454,6 +457,126 @@ pub fn expected(name: &str) -> Option<Vec<u8>> {
             out
         }
     })
+}
+
+/// The label of the labelled vectors.
+pub const LABEL: &[u8] = b"prod";
+
+/// The header fields go-msgpack/v2 writes as Go `int`s, in the smallest *signed* form
+/// (`d1`, `d2`, `d3`), where go-msgpack 0.5 (memberlist 0.2.2) and rumor write the smallest
+/// unsigned one (`cc`, `cd`, `ce`). Every msgpack decoder, Go's old and new and rumor's,
+/// accepts both, so the difference never reaches a peer.
+pub const V2_SIGNED_FIELDS: [&str; 3] = ["Nodes", "UserStateLen", "UserMsgLen"];
+
+/// `bytes` with the integer after each [`V2_SIGNED_FIELDS`] key rewritten to the width
+/// go-msgpack/v2 writes: the one documented difference between rumor's encoding and the newest
+/// memberlist's.
+pub fn with_v2_signed_widths(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    let mut i = 0;
+    'scan: while i < bytes.len() {
+        for field in V2_SIGNED_FIELDS {
+            let key_len = 1 + field.len();
+            let is_key = bytes.get(i) == Some(&(0xa0 | field.len() as u8))
+                && bytes.get(i + 1..i + key_len) == Some(field.as_bytes());
+            let Some((value, used)) = is_key.then(|| read_uint(&bytes[i + key_len..])).flatten()
+            else {
+                continue;
+            };
+            out.extend_from_slice(&bytes[i..i + key_len]);
+            match value {
+                0..=0x7f => out.push(value as u8),
+                0x80..=0x7fff => {
+                    out.push(0xd1);
+                    out.extend_from_slice(&(value as u16).to_be_bytes());
+                }
+                0x8000..=0x7fff_ffff => {
+                    out.push(0xd2);
+                    out.extend_from_slice(&(value as u32).to_be_bytes());
+                }
+                _ => {
+                    out.push(0xd3);
+                    out.extend_from_slice(&value.to_be_bytes());
+                }
+            }
+            i += key_len + used;
+            continue 'scan;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// A msgpack unsigned integer at the start of `b`: (value, bytes used).
+fn read_uint(b: &[u8]) -> Option<(u64, usize)> {
+    let be = |n: usize| -> Option<u64> {
+        let body = b.get(1..1 + n)?;
+        Some(body.iter().fold(0u64, |v, &x| v << 8 | u64::from(x)))
+    };
+    match *b.first()? {
+        v @ 0..=0x7f => Some((u64::from(v), 1)),
+        0xcc => Some((be(1)?, 2)),
+        0xcd => Some((be(2)?, 3)),
+        0xce => Some((be(4)?, 5)),
+        0xcf => Some((be(8)?, 9)),
+        _ => None,
+    }
+}
+
+/// The payload length of a `user_msg_header_<len>` vector.
+pub fn user_msg_header_len(name: &str) -> Option<usize> {
+    name.strip_prefix("user_msg_header_")?.parse().ok()
+}
+
+/// rumor's bytes for a vector of `memberlist-newest-labels.vectors`, or `None` for an unknown
+/// name. A `user_msg_header_<len>` vector is the header of a stream user message of `len`
+/// bytes, without the payload.
+pub fn expected_labelled(name: &str) -> Option<Vec<u8>> {
+    if let Some(len) = user_msg_header_len(name) {
+        let payload = vec![0u8; len];
+        let mut v = Vec::new();
+        UserStreamMsg(&payload).encode_to_vec(&mut v).ok()?;
+        v.truncate(v.len() - len);
+        return Some(v);
+    }
+    let mut out = vec![0u8; 256];
+    let mut n = encode_label(LABEL, &mut out).ok()?;
+    let ping = single("ping")?.encode();
+    let crc = expected("crc")?;
+    n += match name {
+        "label_packet" => {
+            out[n..n + ping.len()].copy_from_slice(&ping);
+            ping.len()
+        }
+        "label_packet_crc" => {
+            out[n..n + crc.len()].copy_from_slice(&crc);
+            crc.len()
+        }
+        "label_packet_encrypted_v1_k32" => Keyring::new(key(32))
+            .seal(EncryptionVersion::V1, NONCE, &ping, LABEL, &mut out[n..])
+            .ok()?,
+        "label_packet_crc_encrypted_v1_k16" => Keyring::new(key(16))
+            .seal(EncryptionVersion::V1, NONCE, &crc, LABEL, &mut out[n..])
+            .ok()?,
+        "label_stream_user" => {
+            let user = expected("user_stream")?;
+            out[n..n + user.len()].copy_from_slice(&user);
+            user.len()
+        }
+        "label_stream_user_encrypted_v1_k32" => Keyring::new(key(32))
+            .seal_stream(
+                EncryptionVersion::V1,
+                NONCE,
+                &expected("user_stream")?,
+                LABEL,
+                &mut out[n..],
+            )
+            .ok()?,
+        _ => return None,
+    };
+    out.truncate(n);
+    Some(out)
 }
 
 /// The path of the Go vectors program, built by `interop/build.sh` (never installs packages:

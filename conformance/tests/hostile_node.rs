@@ -67,7 +67,11 @@ fn a_running_node_survives_hostile_input() {
     }
 
     let mut inputs: Vec<Vec<u8>> = Vec::new();
-    for file in ["memberlist-0.2.2.vectors", "memberlist-newest-spec.vectors"] {
+    for file in [
+        "memberlist-0.2.2.vectors",
+        "memberlist-newest.vectors",
+        "memberlist-newest-labels.vectors",
+    ] {
         inputs.extend(
             vectors::load(file)
                 .expect("vectors")

@@ -779,7 +779,11 @@ fn a_million_hostile_inputs_through_every_decoder() {
     AllocationRegistry::enable_tracking();
 
     let mut golden = Vec::new();
-    for file in ["memberlist-0.2.2.vectors", "memberlist-newest-spec.vectors"] {
+    for file in [
+        "memberlist-0.2.2.vectors",
+        "memberlist-newest.vectors",
+        "memberlist-newest-labels.vectors",
+    ] {
         for v in vectors::load(file).expect("vectors") {
             golden.push((v.name, v.bytes));
         }
