@@ -358,6 +358,35 @@ fn names_and_metadata_from_peers_are_bounded() {
 }
 
 #[test]
+fn made_up_members_fill_the_table_only_to_its_bound() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut config = Config::local();
+    config.limits.max_members = 100;
+    let mut m = node(config, "victim", 1);
+    let now = Instant::ZERO;
+    for i in 0..1_000u16 {
+        let _ = m.handle_packet(now, addr(7), &alive(&format!("fake-{i}"), b"", 7000 + i));
+    }
+    assert_eq!(m.num_known(), 100, "the table stops at its bound");
+    assert!(m.member("victim").is_some(), "the node itself stays");
+    // Members already known still get their news.
+    let known = m
+        .all_members()
+        .find(|x| &*x.name != "victim")
+        .expect("a member");
+    let mut again = alive(&known.name, b"new", known.addr.port());
+    // incarnation 1 -> 2: rewrite the fixint after "Incarnation".
+    let at = again
+        .windows(11)
+        .position(|w| w == b"Incarnation")
+        .expect("field")
+        + 11;
+    again[at] = 2;
+    assert!(m.handle_packet(now, addr(7), &again).is_ok());
+    assert_eq!(m.member(&known.name).expect("kept").meta.as_ref(), b"new");
+}
+
+#[test]
 fn extreme_intervals_are_refused_instead_of_overflowing() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let huge = Config {

@@ -45,6 +45,11 @@ pub struct Limits {
     /// Most messages each gossip queue holds (membership news, user and relayed broadcasts);
     /// beyond it the message sent most often gives way. memberlist's queue has no bound.
     pub max_queued_broadcasts: usize,
+    /// Most members (alive, suspect, dead or left but not yet forgotten) the table holds; news
+    /// of a new name beyond it is refused and counted. memberlist has no bound, so one
+    /// unauthenticated peer could make it hold any number of made-up members; 131,072 is
+    /// several times the largest memberlist pools run today.
+    pub max_members: usize,
 }
 
 impl Limits {
@@ -59,6 +64,7 @@ impl Limits {
         max_name: 512,
         max_meta: META_MAX_SIZE,
         max_queued_broadcasts: 1 << 16,
+        max_members: 1 << 17,
     };
 }
 
@@ -371,6 +377,11 @@ impl Config {
             ("relay_memory", self.relay_memory),
             ("kv.max_keys", self.kv.max_keys),
             ("kv.max_writers", self.kv.max_writers),
+            ("limits.max_members", self.limits.max_members),
+            (
+                "limits.max_queued_broadcasts",
+                self.limits.max_queued_broadcasts,
+            ),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroCount(what));

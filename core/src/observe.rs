@@ -64,7 +64,8 @@ metrics!(
         UdpDropped = "rumor.udp.dropped",
         /// Packets, streams and alive messages refused by `Config::cidrs_allowed`.
         CidrRefused = "rumor.cidr.refused",
-        /// Members refused for a name or metadata over `Limits::max_name` / `max_meta`.
+        /// Members refused for a name or metadata over `Limits::max_name` / `max_meta`, or
+        /// because the table already holds `Limits::max_members`.
         Oversized = "rumor.limits.refused",
         /// Times this node refuted a suspicion or death of itself.
         Refute = "rumor.refute",

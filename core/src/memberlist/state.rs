@@ -218,6 +218,11 @@ impl Memberlist {
         }
         let mut updates_node = false;
         let i = match self.members.find(a.node) {
+            None if self.members.len() >= self.config.limits.max_members => {
+                self.metrics.count(crate::observe::Counter::Oversized, 1);
+                crate::observe::decision!(debug, node = a.node, "member table full");
+                return;
+            }
             None => {
                 let node = Node {
                     name: Box::from(a.node),
