@@ -15,6 +15,7 @@ pub mod robust;
 pub mod runtimes;
 pub mod scenarios;
 pub mod sim;
+pub mod state_fuzz;
 pub mod vectors;
 
 /// Locks `m`, taking the data even if a panicking thread poisoned it: a failed scenario must

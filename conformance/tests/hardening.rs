@@ -386,6 +386,62 @@ fn made_up_members_fill_the_table_only_to_its_bound() {
     assert_eq!(m.member(&known.name).expect("kept").meta.as_ref(), b"new");
 }
 
+/// Found by the state-machine fuzzer: memberlist leaves a CRC (5 bytes) and the message's
+/// own part length (2 bytes) out of its piggyback budget, so its datagrams can exceed
+/// `UDPBufferSize`; rumor's never do.
+#[test]
+fn datagrams_stay_within_udp_buffer_size_with_crc_and_piggybacked_gossip() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let config = Config {
+        enable_compression: false,
+        ..Config::local()
+    };
+    let mut m = node(config, "victim", 1);
+    let mut now = Instant::ZERO;
+    // 300 members that speak protocol 5 (so they get a CRC), with news queued about each.
+    for i in 0..300u16 {
+        let _ = m.handle_packet(now, addr(7), &alive(&format!("member-{i:04}"), &[7; 20], i));
+    }
+    let (mut sent, mut largest) = (0, 0);
+    let mut buf = Vec::new();
+    for _ in 0..200 {
+        now = now + Duration::from_millis(50);
+        m.handle_timeout(now);
+        while let Some(t) = m.poll_transmit(now, &mut buf) {
+            sent += 1;
+            largest = largest.max(t.len);
+        }
+        while m.poll_stream().is_some() {}
+        while m.poll_event().is_some() {}
+    }
+    assert!(sent > 50, "{sent} datagrams");
+    assert!(
+        largest >= 1_300,
+        "the gossip filled datagrams ({largest} bytes)"
+    );
+    assert!(largest <= 1_400, "a datagram of {largest} bytes");
+}
+
+/// Found by the state-machine fuzzer: a suspicion of this node at incarnation u32::MAX made
+/// its refutation wrap its own incarnation to 0 (Go's refute loops forever on it).
+#[test]
+fn an_accusation_at_the_top_incarnation_does_not_wrap_the_nodes_own() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = node(Config::local(), "victim", 1);
+    let mut v = Vec::new();
+    rumor_core::wire::Suspect {
+        incarnation: u32::MAX,
+        node: "victim",
+        from: "liar",
+    }
+    .encode_to_vec(&mut v)
+    .expect("encode");
+    let _ = m.handle_packet(Instant::ZERO, addr(7), &v);
+    let me = m.local_node().expect("itself");
+    assert_eq!(me.incarnation, u32::MAX);
+    assert_eq!(me.state, rumor_core::MemberState::Alive);
+}
+
 #[test]
 fn extreme_intervals_are_refused_instead_of_overflowing() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());

@@ -113,5 +113,5 @@ pub use event::{
 pub use extension::{Extension, Gossip, PushPullPeer};
 pub use hooks::{Hooks, MemberView};
 pub use kv::{ExchangeMode, Kv, KvChange, KvConfig, KvEntry, KvError, KvStats};
-pub use memberlist::{CommandError, InputError, InputErrorKind, Memberlist};
+pub use memberlist::{CommandError, Footprint, InputError, InputErrorKind, Memberlist};
 pub use time::Instant;

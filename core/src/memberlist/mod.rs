@@ -148,6 +148,46 @@ pub(in crate::memberlist) struct Failed {
 /// Most failed members remembered for reconnection.
 const MAX_FAILED: usize = 1024;
 
+/// What a node holds, from [`Memberlist::footprint`]. Each count has a bound that no peer
+/// can raise: the member table [`Limits::max_members`](crate::Limits::max_members), each
+/// gossip queue `max_queued_broadcasts`, relayed and explicit pings 1,024 each, remembered
+/// failures 1,024, streams `max_inbound_streams + max_outbound_streams`, one stream's buffer
+/// the largest stream message `limits` allow. Datagrams, events and stream commands wait
+/// only until the embedding loop drains them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Footprint {
+    /// Entries in the member table (alive, suspect, and dead or left not yet forgotten).
+    pub members: usize,
+    /// Membership news waiting to be gossiped.
+    pub queued_broadcasts: usize,
+    /// User broadcasts waiting to be gossiped.
+    pub queued_user_broadcasts: usize,
+    /// Indirect pings this node relays for others, waiting for their ack.
+    pub relays: usize,
+    /// Explicit pings ([`Memberlist::ping`]) waiting for their ack.
+    pub pings: usize,
+    /// Suspicion deadlines scheduled (some may belong to suspicions already refuted).
+    pub suspicion_timers: usize,
+    /// Failed members remembered for reconnection.
+    pub failed: usize,
+    /// Datagrams waiting for [`Memberlist::poll_transmit`].
+    pub outgoing: usize,
+    /// Events waiting for [`Memberlist::poll_event`].
+    pub events: usize,
+    /// Commands waiting for [`Memberlist::poll_stream`].
+    pub stream_commands: usize,
+    /// Bytes in those commands.
+    pub stream_command_bytes: usize,
+    /// Open streams.
+    pub streams: usize,
+    /// Bytes held by the open streams: what arrived and is not yet a whole message, and
+    /// what waits to be sent until a connection is up.
+    pub stream_buffered: usize,
+    /// The most one stream holds.
+    pub stream_buffered_max: usize,
+}
+
 /// One node of a memberlist cluster, as a sans-IO state machine.
 ///
 /// # Driving it
@@ -414,6 +454,41 @@ impl Memberlist {
     /// like memberlist's `broadcasts.NumQueued()`: a long queue means gossip is behind.
     pub fn queued_broadcasts(&self) -> usize {
         self.queue.len() + self.user_queue.len()
+    }
+
+    /// What this node holds now, item by item: for monitoring, and for tests and fuzzers
+    /// that check every store stays within its bound whatever peers send. Counting walks
+    /// the stream table and the pending stream commands (a few dozen entries at most).
+    pub fn footprint(&self) -> Footprint {
+        let (mut stream_buffered, mut stream_buffered_max) = (0, 0);
+        for b in self.streams.buffered() {
+            stream_buffered += b;
+            stream_buffered_max = stream_buffered_max.max(b);
+        }
+        let stream_command_bytes = self
+            .stream_cmds
+            .iter()
+            .map(|c| match c {
+                StreamCommand::Send { data, .. } => data.len(),
+                _ => 0,
+            })
+            .sum();
+        Footprint {
+            members: self.members.len(),
+            queued_broadcasts: self.queue.len(),
+            queued_user_broadcasts: self.user_queue.len(),
+            relays: self.relays.len(),
+            pings: self.pings.len(),
+            suspicion_timers: self.suspicion_timers.len(),
+            failed: self.failed.len(),
+            outgoing: self.outgoing.len(),
+            events: self.events.len(),
+            stream_commands: self.stream_cmds.len(),
+            stream_command_bytes,
+            streams: self.streams.len(),
+            stream_buffered,
+            stream_buffered_max,
+        }
     }
 
     pub(in crate::memberlist) fn next_seq_no(&mut self) -> u32 {
@@ -773,7 +848,7 @@ impl Memberlist {
             return Err(CommandError::Left);
         }
         let i = self.self_index().ok_or(CommandError::Left)?;
-        let inc = self.members.get(i).incarnation.wrapping_add(1);
+        let inc = self.members.get(i).incarnation.saturating_add(1);
         let name = self.name.clone();
         let a = Alive {
             incarnation: inc,

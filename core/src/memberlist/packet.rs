@@ -86,6 +86,8 @@ impl Memberlist {
     }
 
     /// Bytes that framing may add to a packet and that piggybacking must leave room for.
+    /// Label and encryption envelope around every datagram (the CRC is per peer: see
+    /// [`crc_overhead`]).
     fn framing_overhead(&self) -> usize {
         label_overhead(&self.config.label) + self.encryption().map_or(0, |v| v.overhead())
     }
@@ -195,10 +197,11 @@ impl Memberlist {
                 (to, true, false)
             }
             Outgoing::Gossip { to, crc } => {
-                let budget = self
-                    .config
-                    .udp_buffer_size
-                    .saturating_sub(COMPOUND_HEADER_OVERHEAD + self.framing_overhead());
+                // memberlist leaves the CRC out of this sum and so sends datagrams 5 bytes
+                // over `UDPBufferSize` to peers with a CRC; rumor keeps within it.
+                let budget = self.config.udp_buffer_size.saturating_sub(
+                    COMPOUND_HEADER_OVERHEAD + self.framing_overhead() + crc_overhead(crc),
+                );
                 s.broadcasts.clear();
                 self.take_broadcasts(budget, &mut s.broadcasts);
                 self.shape_broadcasts(to, &mut s.broadcasts);
@@ -225,7 +228,15 @@ impl Memberlist {
             let budget = self
                 .config
                 .udp_buffer_size
-                .saturating_sub(s.msg.len() + COMPOUND_HEADER_OVERHEAD + self.framing_overhead());
+                // The message is a part of the compound too (memberlist forgets its length
+                // field, and so can go 2 bytes over).
+                .saturating_sub(
+                    s.msg.len()
+                        + COMPOUND_PART_OVERHEAD
+                        + COMPOUND_HEADER_OVERHEAD
+                        + self.framing_overhead()
+                        + crc_overhead(crc),
+                );
             self.take_broadcasts(budget, &mut s.broadcasts);
             self.shape_broadcasts(to, &mut s.broadcasts);
         }
@@ -507,4 +518,9 @@ impl Memberlist {
             crate::Gossip::From(_) => false,
         });
     }
+}
+
+/// Bytes a CRC adds to a datagram that carries one.
+fn crc_overhead(crc: bool) -> usize {
+    if crc { crate::wire::CRC_OVERHEAD } else { 0 }
 }

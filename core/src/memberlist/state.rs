@@ -527,10 +527,10 @@ impl Memberlist {
             return;
         };
         let node = self.members.get_mut(i);
-        let mut inc = node.incarnation.wrapping_add(1);
-        if accused >= inc {
-            inc = accused.wrapping_add(1);
-        }
+        // Saturating: a forged accusation at u32::MAX must not wrap this node's incarnation
+        // to 0, below what every peer knows (Go loops forever on it). Such an accusation
+        // cannot be outbid; the node stays at the top incarnation.
+        let inc = node.incarnation.max(accused).saturating_add(1);
         node.incarnation = inc;
         crate::observe::decision!(
             warn,

@@ -62,6 +62,17 @@ struct JoinProgress {
 }
 
 impl Streams {
+    pub(in crate::memberlist) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Bytes each open stream holds (received, and pending until connected).
+    pub(in crate::memberlist) fn buffered(&self) -> impl Iterator<Item = usize> + '_ {
+        self.list
+            .iter()
+            .map(|s| s.recv.len() + s.pending.as_ref().map_or(0, Vec::len))
+    }
+
     pub(in crate::memberlist) fn count(&self, inbound: bool) -> usize {
         self.list
             .iter()
