@@ -388,7 +388,12 @@ impl Memberlist {
             return;
         }
         self.broadcast_msg(s.node, s, false);
-        let n = self.members.len();
+        // memberlist scales by every member it lists, the dead not yet forgotten included
+        // (`estNumNodes`): right after churn that stretches the timeout and expects
+        // confirmations from members that cannot give them. rumor counts the members that
+        // can still confirm, alive or suspect (this node and the suspect included, as
+        // memberlist's count does); its messages are unchanged.
+        let n = self.num_members();
         let mult = self.config.suspicion_mult;
         let mut k = mult.saturating_sub(2);
         if (n as i64) - 2 < i64::from(k) {
