@@ -18,6 +18,39 @@ fn program(seed: u64) -> Vec<u8> {
     data
 }
 
+/// Inputs the fuzz target once failed on (`conformance/fuzz-regressions/`, named for what
+/// they found) keep passing.
+#[test]
+fn saved_failures_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz-regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("the regressions directory") {
+        let path = entry.expect("an entry").path();
+        let data = std::fs::read(&path).expect("an input");
+        if let Err(e) = std::panic::catch_unwind(|| state_fuzz::run(&data)) {
+            panic!(
+                "{}: {}",
+                path.display(),
+                e.downcast_ref::<String>().map_or("panic", String::as_str)
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 1, "no saved inputs in {}", dir.display());
+}
+
+/// `RUMOR_FUZZ_FILE=path` replays one input of the fuzz target (a crash libFuzzer saved);
+/// add `RUMOR_FUZZ_TRACE=1` to print every step.
+#[test]
+fn replay_a_saved_input() {
+    let Some(path) = std::env::var_os("RUMOR_FUZZ_FILE") else {
+        return;
+    };
+    let data = std::fs::read(&path).expect("the input file");
+    let stats = state_fuzz::run(&data);
+    eprintln!("{stats:?}");
+}
+
 #[test]
 fn a_million_steps_of_hostile_programs_break_no_invariant() {
     let steps: u64 = std::env::var("RUMOR_FUZZ_STEPS")

@@ -598,6 +598,10 @@ impl Memberlist {
         self.with_ext(|ext, node| ext.handle_timeout(node, now));
         self.stream_timers(now);
         self.leave_progress(now);
+        // A timer above may have confirmed a suspicion whose shortened timeout has already
+        // passed (a failed probe, a push/pull's verdict): it fires now, not at the next input
+        // (the state-machine fuzzer found the deadline left at `now`).
+        self.expire_suspicions(now);
     }
 
     fn push_pull_enabled(&self) -> bool {

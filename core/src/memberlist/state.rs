@@ -533,7 +533,7 @@ impl Memberlist {
         };
         let node = self.members.get_mut(i);
         // Saturating: a forged accusation at u32::MAX must not wrap this node's incarnation
-        // to 0, below what every peer knows (Go loops forever on it). Such an accusation
+        // to 0, below what every peer knows (memberlist wraps it). Such an accusation
         // cannot be outbid; the node stays at the top incarnation.
         let inc = node.incarnation.max(accused).saturating_add(1);
         node.incarnation = inc;
