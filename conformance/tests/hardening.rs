@@ -460,6 +460,60 @@ fn datagrams_stay_within_udp_buffer_size_with_crc_and_piggybacked_gossip() {
     assert!(largest <= 1_400, "a datagram of {largest} bytes");
 }
 
+/// A ping whose source is forged gets its bare ack: gossip rides only on datagrams to
+/// members at their own addresses (memberlist piggybacks on every ack, so a 60-byte ping
+/// sends up to `UDPBufferSize` to whoever the forger names).
+#[test]
+fn a_forged_ping_gets_a_bare_ack_and_members_still_get_gossip() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let config = Config {
+        enable_compression: false,
+        ..Config::local()
+    };
+    let mut m = node(config, "victim", 1);
+    let now = Instant::ZERO;
+    for i in 0..300u16 {
+        let _ = m.handle_packet(now, addr(7), &alive(&format!("member-{i:04}"), &[7; 20], i));
+    }
+    let member = m.member("member-0042").expect("a member").addr;
+    let ping = |source: SocketAddr, name: &str| {
+        let mut v = Vec::new();
+        rumor_core::wire::Ping {
+            seq_no: 9,
+            node: "victim",
+            source_addr: IpBytes::from(source.ip()),
+            source_port: source.port(),
+            source_node: name,
+        }
+        .encode_to_vec(&mut v)
+        .expect("encode");
+        v
+    };
+    let stranger = SocketAddr::from(([192, 0, 2, 1], 53));
+    let forged = ping(stranger, "member-0042");
+    let _ = m.handle_packet(now, addr(99), &forged);
+    let out = sent(&mut m, now);
+    let to_stranger = out.get(&stranger).copied().unwrap_or(0);
+    println!(
+        "forged {}-byte ping: {to_stranger} bytes to the address it named ({:.2}x)",
+        forged.len(),
+        to_stranger as f64 / forged.len() as f64
+    );
+    assert!(to_stranger > 0, "answered");
+    assert!(
+        to_stranger <= forged.len(),
+        "{to_stranger} bytes to a stranger for a {}-byte ping",
+        forged.len()
+    );
+    let honest = ping(member, "member-0042");
+    let _ = m.handle_packet(now, member, &honest);
+    let to_member = sent(&mut m, now).get(&member).copied().unwrap_or(0);
+    assert!(
+        to_member > 1_000,
+        "the member's ack carried gossip ({to_member} bytes)"
+    );
+}
+
 /// Found by the state-machine fuzzer: a suspicion of this node at incarnation u32::MAX made
 /// its refutation wrap its own incarnation to 0 (memberlist 0.2.2 wraps it the same way).
 #[test]

@@ -24,15 +24,13 @@ pub(in crate::memberlist) enum Outgoing {
     /// The current probe's ping (with a suspect message when the target is suspected).
     ProbePing,
     /// An indirect probe request about the current probe's target.
-    IndirectPing {
-        to: SocketAddr,
-        nack: bool,
-    },
-    /// A ping on behalf of another member.
+    IndirectPing { to: SocketAddr, nack: bool },
+    /// A ping on behalf of another member, or an explicit one.
     RelayPing {
         to: SocketAddr,
         seq: u32,
         node: Box<str>,
+        gossip: bool,
     },
     Ack {
         to: SocketAddr,
@@ -40,16 +38,16 @@ pub(in crate::memberlist) enum Outgoing {
         /// An answer to a ping, which carries the application's ack payload (a relayed
         /// ack does not).
         answer: bool,
+        /// Whether `to` is a member's address, so gossip may ride along (see `gossip_to`).
+        gossip: bool,
     },
     Nack {
         to: SocketAddr,
         seq: u32,
+        gossip: bool,
     },
     /// Queued broadcasts only.
-    Gossip {
-        to: SocketAddr,
-        crc: bool,
-    },
+    Gossip { to: SocketAddr, crc: bool },
     /// A message encoded in advance (type byte included): user messages, and the direct
     /// suspect and alive messages that speed up refutation.
     Message {
@@ -86,6 +84,18 @@ impl Memberlist {
     }
 
     /// Bytes that framing may add to a packet and that piggybacking must leave room for.
+    /// Whether gossip may ride on a datagram to `addr`, which a message says belongs to the
+    /// member `name`: only if it is an alive or suspect member at that address. memberlist
+    /// piggybacks on every ack, nack and ping, so a ping with a forged source turns its 60
+    /// bytes into up to `UDPBufferSize` sent to whoever the forger names; rumor sends that
+    /// stranger the bare answer. Members get the same gossip as before.
+    pub(in crate::memberlist) fn gossip_to(&self, name: &str, addr: SocketAddr) -> bool {
+        self.members.find(name).is_some_and(|i| {
+            let n = self.members.get(i);
+            !n.dead_or_left() && n.socket_addr() == Some(addr)
+        })
+    }
+
     /// Label and encryption envelope around every datagram (the CRC is per peer: see
     /// [`crc_overhead`]).
     fn framing_overhead(&self) -> usize {
@@ -167,7 +177,12 @@ impl Memberlist {
                 .ok()?;
                 (to, true, false)
             }
-            Outgoing::RelayPing { to, seq, node } => {
+            Outgoing::RelayPing {
+                to,
+                seq,
+                node,
+                gossip,
+            } => {
                 Ping {
                     seq_no: seq,
                     node: &node,
@@ -177,9 +192,14 @@ impl Memberlist {
                 }
                 .encode_to_vec(&mut s.msg)
                 .ok()?;
-                (to, true, false)
+                (to, gossip, false)
             }
-            Outgoing::Ack { to, seq, answer } => {
+            Outgoing::Ack {
+                to,
+                seq,
+                answer,
+                gossip,
+            } => {
                 s.ack.clear();
                 if let Some(hooks) = self.config.hooks.as_ref().filter(|_| answer) {
                     hooks.ack_payload(&mut s.ack);
@@ -190,11 +210,11 @@ impl Memberlist {
                 }
                 .encode_to_vec(&mut s.msg)
                 .ok()?;
-                (to, true, false)
+                (to, gossip, false)
             }
-            Outgoing::Nack { to, seq } => {
+            Outgoing::Nack { to, seq, gossip } => {
                 Nack { seq_no: seq }.encode_to_vec(&mut s.msg).ok()?;
-                (to, true, false)
+                (to, gossip, false)
             }
             Outgoing::Gossip { to, crc } => {
                 // memberlist leaves the CRC out of this sum and so sends datagrams 5 bytes
@@ -408,10 +428,12 @@ impl Memberlist {
                     Some(ip) if p.source_port > 0 => SocketAddr::new(ip, p.source_port),
                     _ => from,
                 };
+                let gossip = self.gossip_to(p.source_node, to);
                 self.outgoing.push_back(Outgoing::Ack {
                     to,
                     seq: p.seq_no,
                     answer: true,
+                    gossip,
                 });
                 Ok(())
             }

@@ -51,6 +51,8 @@ pub(in crate::memberlist) struct Relay {
     pub(in crate::memberlist) their_seq: u32,
     pub(in crate::memberlist) requester: SocketAddr,
     pub(in crate::memberlist) nack: bool,
+    /// The requester is a member at its address: gossip may ride on the answer.
+    pub(in crate::memberlist) gossip: bool,
     pub(in crate::memberlist) deadline: Instant,
 }
 
@@ -252,6 +254,7 @@ impl Memberlist {
                 to: r.requester,
                 seq: r.their_seq,
                 answer: false,
+                gossip: r.gossip,
             });
         }
     }
@@ -313,16 +316,21 @@ impl Memberlist {
             _ => from,
         };
         let our_seq = self.next_seq_no();
+        let to = SocketAddr::new(ip, port);
+        let gossip = self.gossip_to(req.node, to);
         self.outgoing.push_back(Outgoing::RelayPing {
-            to: SocketAddr::new(ip, port),
+            to,
             seq: our_seq,
             node: Box::from(req.node),
+            gossip,
         });
+        let gossip = self.gossip_to(req.source_node, requester);
         self.relays.push(Relay {
             our_seq,
             their_seq: req.seq_no,
             requester,
             nack: req.nack,
+            gossip,
             deadline: now + self.config.probe_timeout,
         });
     }
@@ -347,10 +355,12 @@ impl Memberlist {
             sent: now,
             deadline: now + self.config.probe_timeout,
         });
+        let gossip = self.gossip_to(node, addr);
         self.outgoing.push_back(Outgoing::RelayPing {
             to: addr,
             seq,
             node: Box::from(node),
+            gossip,
         });
         Ok(seq)
     }
@@ -391,6 +401,7 @@ impl Memberlist {
                     self.outgoing.push_back(Outgoing::Nack {
                         to: r.requester,
                         seq: r.their_seq,
+                        gossip: r.gossip,
                     });
                 }
             } else {
