@@ -85,15 +85,15 @@ impl Memberlist {
 
     /// Bytes that framing may add to a packet and that piggybacking must leave room for.
     /// Whether gossip may ride on a datagram to `addr`, which a message says belongs to the
-    /// member `name`: only if it is an alive or suspect member at that address. memberlist
+    /// member `name`: only if this node knows that member at that address (in any state: a
+    /// member declared dead must still hear of it to refute). memberlist
     /// piggybacks on every ack, nack and ping, so a ping with a forged source turns its 60
     /// bytes into up to `UDPBufferSize` sent to whoever the forger names; rumor sends that
     /// stranger the bare answer. Members get the same gossip as before.
     pub(in crate::memberlist) fn gossip_to(&self, name: &str, addr: SocketAddr) -> bool {
-        self.members.find(name).is_some_and(|i| {
-            let n = self.members.get(i);
-            !n.dead_or_left() && n.socket_addr() == Some(addr)
-        })
+        self.members
+            .find(name)
+            .is_some_and(|i| self.members.get(i).socket_addr() == Some(addr))
     }
 
     /// Label and encryption envelope around every datagram (the CRC is per peer: see
