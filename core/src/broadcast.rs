@@ -210,6 +210,22 @@ impl BroadcastQueue {
     /// Drops the messages queued more than `max_age` before `now` (none if `max_age` is
     /// zero), and stamps later pushes with `now`. Called once per gossip round.
     pub(crate) fn prune(&mut self, now: Instant, max_age: Duration) {
+        self.prune_after(now, max_age, Duration::MAX);
+    }
+
+    /// [`prune`](Self::prune) for a round `period` after the one before, which may have been
+    /// skipped (rounds with nothing to send wake no one): messages pushed since the last
+    /// prune carry its time, so they count from one period ago at the earliest.
+    pub(crate) fn prune_after(&mut self, now: Instant, max_age: Duration, period: Duration) {
+        let floor = now - period;
+        if self.clock < floor {
+            for b in self.births.iter_mut().rev() {
+                if b.at < self.clock {
+                    break;
+                }
+                b.at = floor;
+            }
+        }
         self.clock = now;
         if max_age.is_zero() || self.order.is_empty() {
             self.births.clear();

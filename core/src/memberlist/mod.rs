@@ -515,6 +515,7 @@ impl Memberlist {
                 state_changed: false,
             });
         }
+        self.skip_idle_gossip(now);
         let r = self.ingest_packet(now, from, data);
         if let Err(e) = &r {
             crate::observe::decision!(debug, from = %from, error = %e, "dropped a datagram");
@@ -532,22 +533,30 @@ impl Memberlist {
     }
 
     /// Notices that this node itself stalled (a paused process, a long GC, an overloaded
-    /// host): its deadlines are at most a gossip interval apart, so a gap of a whole probe
-    /// interval between inputs means it was not running. Then the failures it would see are
-    /// its own: rumor refutes at once (an alive with a new incarnation cancels suspicions of
-    /// this node wherever it arrives), drops the probe that timed out while it slept instead
-    /// of accusing the target, counts the stall against its own health, and gives members it
-    /// suspects one more probe interval, so refutations waiting in its socket buffer can
-    /// still arrive. memberlist has no such check; the messages it sends are the usual ones.
+    /// host): a timer that fires most of a probe interval after its deadline means it was not
+    /// running. Then the failures it would see are its own: rumor refutes at once (an alive
+    /// with a new incarnation cancels suspicions of this node wherever it arrives), drops the
+    /// probe that timed out while it slept instead of accusing the target, counts the stall
+    /// against its own health, and gives members it suspects one more probe interval, so
+    /// refutations waiting in its socket buffer can still arrive. memberlist has no such
+    /// check; the messages it sends are the usual ones.
     fn enter(&mut self, now: Instant) {
-        let gap = now.saturating_duration_since(self.last_input);
+        // The deadlines as they stood since the last input (the gossip tick aside: it is
+        // asked for only while there is news). The probe tick keeps them at most a probe
+        // interval apart.
+        let due = self.timers_except_gossip();
         self.last_input = now;
-        if gap < self.config.probe_interval || self.leaving {
+        self.skip_idle_gossip(now);
+        let late = now.saturating_duration_since(due);
+        let stall = (self.config.probe_interval)
+            .saturating_sub(self.config.gossip_interval)
+            .max(self.config.probe_interval / 2);
+        if late < stall || self.leaving {
             return;
         }
         crate::observe::decision!(
             warn,
-            gap_ms = gap.as_millis() as u64,
+            late_ms = late.as_millis() as u64,
             "this node stalled: refuting at once, deferring suspicions"
         );
         if let Some(p) = self.probe.take()
@@ -636,7 +645,35 @@ impl Memberlist {
 
     /// The next time [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.next_probe.min(self.next_gossip);
+        let t = self.timers_except_gossip();
+        if self.queue.len() == 0 && self.user_queue.len() == 0 {
+            // Nothing to gossip: the tick would do nothing, so it wakes no one (five wake-ups
+            // a second per node at the LAN profile). The ticks that pass meanwhile are
+            // skipped at the next input, so news still goes out on the tick's beat.
+            return Some(t);
+        }
+        Some(t.min(self.next_gossip))
+    }
+
+    /// Every idle gossip tick up to `now` passed with nothing to send: the next tick is the
+    /// first after `now` on the same beat.
+    fn skip_idle_gossip(&mut self, now: Instant) {
+        if now < self.next_gossip || self.queue.len() != 0 || self.user_queue.len() != 0 {
+            return;
+        }
+        let period = self.config.gossip_interval.as_nanos().max(1);
+        let behind = now.saturating_duration_since(self.next_gossip).as_nanos();
+        let ticks = behind / period + 1;
+        let skip = u64::try_from(ticks.saturating_mul(period)).unwrap_or(u64::MAX);
+        self.next_gossip = self.next_gossip + Duration::from_nanos(skip);
+        // What is queued from now on is stamped with this time (the queues are empty).
+        self.queue.prune(now, Duration::ZERO);
+        self.user_queue.prune(now, Duration::ZERO);
+    }
+
+    /// The earliest deadline but the gossip tick's.
+    fn timers_except_gossip(&self) -> Instant {
+        let mut t = self.next_probe;
         if self.push_pull_enabled() {
             t = t.min(self.next_push_pull);
         }
@@ -664,7 +701,7 @@ impl Memberlist {
         if let Some(d) = self.extension.as_ref().and_then(|e| e.poll_timeout()) {
             t = t.min(d);
         }
-        Some(t)
+        t
     }
 
     /// Writes the next datagram into `buf` (cleared first) and says where it goes.
@@ -954,6 +991,7 @@ impl Memberlist {
         id: StreamId,
         input: StreamInput<'_>,
     ) -> Result<(), InputError> {
+        self.skip_idle_gossip(now);
         let r = self.stream_input(now, id, input);
         if let Err(e) = &r {
             crate::observe::decision!(debug, stream = id.0, error = %e, "stream closed on bad input");

@@ -447,8 +447,9 @@ impl Memberlist {
             .config
             .gossip_interval
             .saturating_mul(limit.saturating_mul(self.config.broadcast_stale_mult));
-        self.queue.prune(now, max_age);
-        self.user_queue.prune(now, max_age);
+        let period = self.config.gossip_interval;
+        self.queue.prune_after(now, max_age, period);
+        self.user_queue.prune_after(now, max_age, period);
         if self.queue.len() == 0 && self.user_queue.len() == 0 {
             return;
         }
