@@ -167,6 +167,25 @@ const PASSES: usize = 8;
 /// The size of the buffer datagrams and stream bytes are read into: the largest UDP payload.
 pub const READ_BUF: usize = 65_536;
 
+std::thread_local! {
+    /// The buffer datagrams and stream bytes are read into, one per thread rather than one
+    /// per node: what is read is handed to the core before the next read, so every node a
+    /// thread drives can share it (64 KiB each was most of a node's memory).
+    static READ: core::cell::Cell<Vec<u8>> = const { core::cell::Cell::new(Vec::new()) };
+}
+
+/// Lends `f` this thread's read buffer ([`READ_BUF`] bytes). Re-entered (a transport that
+/// polls another driver from inside a read), the inner call gets a buffer of its own.
+fn with_read_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = READ.with(|b| b.take());
+    if buf.len() < READ_BUF {
+        buf = alloc::vec![0; READ_BUF];
+    }
+    let r = f(&mut buf);
+    READ.with(|b| b.set(buf));
+    r
+}
+
 /// One open stream: the connection and what still has to be written to it.
 struct Conn<C> {
     io: C,
@@ -284,7 +303,7 @@ pub struct Driver<T: Transport> {
     next_wake: Option<std::time::Instant>,
     /// The waker the inbox holds, while it holds one.
     inbox_waker: Option<core::task::Waker>,
-    buf: Vec<u8>,
+    /// The datagram being sent (as large as the largest the core wrote: `udp_buffer_size`).
     out: Vec<u8>,
     ids: Vec<StreamId>,
 }
@@ -335,8 +354,7 @@ impl<T: Transport> Driver<T> {
             armed: None,
             next_wake: None,
             inbox_waker: None,
-            buf: alloc::vec![0; READ_BUF],
-            out: Vec::with_capacity(READ_BUF),
+            out: Vec::new(),
             ids: Vec::new(),
         };
         Ok((driver, Handle::new(shared), Events::new(events)))
@@ -468,22 +486,24 @@ impl<T: Transport> Driver<T> {
     }
 
     fn read_datagrams(&mut self, cx: &mut Context<'_>) -> bool {
-        for _ in 0..BUDGET {
-            let Some(t) = self.transport.as_mut() else {
-                return false;
-            };
-            match t.poll_recv(cx, &mut self.buf) {
-                Poll::Ready(Ok((n, from))) => {
-                    self.now = self.clock.now();
-                    // Bad input is the core's to reject; it never stops the node.
-                    let _ = self.core.handle_packet(self.now, from, &self.buf[..n]);
-                    self.drain();
+        with_read_buf(|buf| {
+            for _ in 0..BUDGET {
+                let Some(t) = self.transport.as_mut() else {
+                    return false;
+                };
+                match t.poll_recv(cx, buf) {
+                    Poll::Ready(Ok((n, from))) => {
+                        self.now = self.clock.now();
+                        // Bad input is the core's to reject; it never stops the node.
+                        let _ = self.core.handle_packet(self.now, from, &buf[..n]);
+                        self.drain();
+                    }
+                    Poll::Ready(Err(_)) => {}
+                    Poll::Pending => return false,
                 }
-                Poll::Ready(Err(_)) => {}
-                Poll::Pending => return false,
             }
-        }
-        true
+            true
+        })
     }
 
     fn accept(&mut self, cx: &mut Context<'_>) -> bool {
@@ -533,11 +553,15 @@ impl<T: Transport> Driver<T> {
     }
 
     fn drive_stream(&mut self, cx: &mut Context<'_>, id: StreamId) -> bool {
+        with_read_buf(|buf| self.drive_stream_with(cx, id, buf))
+    }
+
+    fn drive_stream_with(&mut self, cx: &mut Context<'_>, id: StreamId, buf: &mut [u8]) -> bool {
         for _ in 0..BUDGET {
             let Some(c) = self.streams.get_mut(&id) else {
                 return false;
             };
-            let input = match c.step(cx, &mut self.buf) {
+            let input = match c.step(cx, buf) {
                 Step::Idle => return false,
                 Step::Done => {
                     self.forget(id);
