@@ -241,6 +241,7 @@ impl BroadcastQueue {
                 self.remove(slot, BroadcastOutcome::Expired);
             }
         }
+        self.shrink_if_empty();
     }
 
     /// Number of queued messages.
@@ -297,7 +298,28 @@ impl BroadcastQueue {
                 self.order.insert(item.order, slot);
             }
         }
+        self.shrink_if_empty();
         used
+    }
+
+    /// Gives back the room a burst grew (a cluster forming queues news of every member)
+    /// once the queue is empty again; a small queue keeps its room, so steady gossip
+    /// allocates nothing.
+    fn shrink_if_empty(&mut self) {
+        const KEEP: usize = 16;
+        if !self.order.is_empty() || self.slab.capacity() <= KEEP {
+            return;
+        }
+        // No item is left, so no slot, key or birth refers to anything.
+        self.slab.clear();
+        self.slab.shrink_to(KEEP);
+        self.free.clear();
+        self.free.shrink_to(KEEP);
+        self.births.clear();
+        self.births.shrink_to(KEEP);
+        self.requeue.shrink_to(KEEP);
+        self.by_key.clear();
+        self.by_key.shrink_to(KEEP, |_| 0);
     }
 
     /// The next tracked message that left the queue, and why.

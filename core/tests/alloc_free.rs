@@ -11,10 +11,10 @@ use allocation_counter::measure;
 use rumor_core::Limits;
 use rumor_core::wire::{
     Ack, Alive, Compress, Dead, Encode, EncryptionVersion, ErrResp, IndirectPing, IpBytes, Keyring,
-    LZW_ALGO, Lzw, Message, Nack, NodeState, Ping, PushNodeState, PushPullWriter, SecretKey,
-    Suspect, UserMsg, UserStreamMsg, Vsn, compound_len, decode_packet, decode_stream,
-    encode_compound, encode_crc, encode_label, push_pull_len, seal_crc_in_place, stream_frame_len,
-    strip_crc, strip_label,
+    LZW_ALGO, LZW_DECODER_TABLES, Lzw, Message, Nack, NodeState, Ping, PushNodeState,
+    PushPullWriter, SecretKey, Suspect, UserMsg, UserStreamMsg, Vsn, compound_len, decode_packet,
+    decode_stream, encode_compound, encode_crc, encode_label, push_pull_len, seal_crc_in_place,
+    stream_frame_len, strip_crc, strip_label,
 };
 
 const VSN: Vsn = Vsn::from_bytes([1, 5, 2, 0, 0, 0]);
@@ -285,7 +285,8 @@ fn push_pull_of_1000_members_allocates_nothing() {
 
 #[test]
 fn lzw_compresses_without_allocating_once_warm() {
-    let text: Vec<u8> = (0..4000u32).flat_map(|i| (i % 97).to_be_bytes()).collect();
+    // Ping-sized (at most 512 bytes): the compressor keeps its tables for these.
+    let text: Vec<u8> = (0..128u32).flat_map(|i| (i % 97).to_be_bytes()).collect();
     let mut lzw = Lzw::new();
     let mut out = vec![0u8; text.len() * 2 + 64];
     // Warm-up: the first use may size the encoder's tables.
@@ -297,15 +298,40 @@ fn lzw_compresses_without_allocating_once_warm() {
     let Ok(Message::Compress(c)) = decode_packet(&out[..n]) else {
         panic!("not a compress message");
     };
+    // The decoder's tables exist only while a message is decompressed: nothing is kept
+    // afterwards, and nothing but the tables is allocated.
     let mut plain = Vec::with_capacity(text.len());
-    lzw.decompress(&c, text.len(), &mut plain)
-        .expect("decompress");
-    plain.clear();
-    no_alloc("Lzw::decompress into a Vec with room (warm)", || {
+    let info = measure(|| {
         lzw.decompress(&c, text.len(), &mut plain)
-    })
-    .expect("decompress");
+            .expect("decompress");
+    });
     assert_eq!(plain, text);
+    assert_eq!(info.count_current, 0, "decompress keeps nothing");
+    // The tables: about 56 KB, the largest allocation of them LZW_DECODER_TABLES.
+    assert!(
+        info.bytes_max <= 2 * LZW_DECODER_TABLES as u64,
+        "{} bytes at most",
+        info.bytes_max
+    );
+}
+
+#[test]
+fn lzw_lets_go_of_the_tables_a_large_input_grew() {
+    // A push/pull-sized input grows the encoder's tables by tens of KB; they are not kept.
+    let text: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| (i % 997).to_be_bytes())
+        .collect();
+    let mut lzw = Lzw::new();
+    let mut out = vec![0u8; text.len() * 2 + 64];
+    let info = measure(|| {
+        lzw.compress_message(&text, &mut out).expect("compress");
+    });
+    assert!(
+        info.bytes_current < 8 * 1024,
+        "{} bytes kept after compressing {} bytes",
+        info.bytes_current,
+        text.len()
+    );
 }
 
 #[test]

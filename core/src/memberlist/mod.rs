@@ -775,9 +775,12 @@ impl Memberlist {
             self.events
                 .push_back(Event::BroadcastFinished { id, outcome });
         }
-        self.events
-            .pop_front()
-            .or_else(|| self.extension.as_mut()?.poll_event())
+        let e = self.events.pop_front();
+        if e.is_some() && self.events.is_empty() && self.events.capacity() > 16 {
+            // A burst (a join learns every member at once) is over: its room goes back.
+            self.events.shrink_to(0);
+        }
+        e.or_else(|| self.extension.as_mut()?.poll_event())
     }
 
     /// Queues a user broadcast: gossiped and piggybacked like memberlist's own messages, each

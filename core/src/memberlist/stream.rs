@@ -293,7 +293,7 @@ impl Memberlist {
         let compressed;
         let payload: &[u8] = if self.config.enable_compression {
             let mut c = alloc::vec![0u8; msg.len() + msg.len() / 2 + 64];
-            match self.lzw.compress_message(msg, &mut c) {
+            match self.lzw.compress_message_once(msg, &mut c) {
                 Ok(n) => {
                     c.truncate(n);
                     compressed = c;

@@ -30,6 +30,9 @@ pub(crate) struct EventQueue {
     queued: AtomicUsize,
 }
 
+/// Room for this many events is kept when the queue empties; more is given back.
+const SHRINK_OVER: usize = 16;
+
 #[derive(Debug, Default)]
 struct State {
     events: VecDeque<Event>,
@@ -104,6 +107,10 @@ impl EventQueue {
     fn pop(&self, s: &mut State) -> Option<Event> {
         let e = s.events.pop_front()?;
         self.queued.store(s.events.len(), Ordering::Release);
+        if s.events.is_empty() && s.events.capacity() > SHRINK_OVER {
+            // A burst (a join learns every member at once) is over: its room goes back.
+            s.events.shrink_to(0);
+        }
         if s.events.len() < self.capacity
             && let Some(w) = s.driver.take()
         {

@@ -25,11 +25,24 @@ const PREFIX: [u8; 12] = [
 /// The longest string header (str32).
 const MAX_STR_HEADER: usize = 5;
 
-/// A reusable LZW compressor and decompressor. It allocates its code tables once; after that,
-/// compressing into a caller's buffer allocates nothing.
+/// Inputs longer than this leave the compressor with fresh (small) code tables afterwards.
+const KEEP_TABLES_UP_TO: usize = 512;
+
+/// The largest of the decoder's tables (about 56 KB in all), which are allocated for each
+/// message decompressed and given back before [`Lzw::decompress`] returns: a fixed cost,
+/// the same for any input.
+pub const LZW_DECODER_TABLES: usize = 32 * 1024;
+
+/// A reusable LZW compressor and a decompressor. Compressing a message of at most 512 bytes
+/// (pings, acks, small compounds: every probe) into a caller's buffer allocates nothing once
+/// the code tables have grown to it. A larger input grows them by up to tens of KB (a full
+/// 1,400-byte compound about 24 KB, a push/pull more), which are let go afterwards; the
+/// decoder's tables (about 56 KB) exist only while a message is decompressed,
+/// which a node at rest never does (pings and acks do not shrink, so they go uncompressed).
+/// Kept per node, these tables were most of a node's memory in a process of many nodes
+/// (over 80 KB of about 230).
 pub struct Lzw {
     encoder: Encoder,
-    decoder: Decoder,
 }
 
 impl core::fmt::Debug for Lzw {
@@ -49,7 +62,6 @@ impl Lzw {
     pub fn new() -> Self {
         Self {
             encoder: Encoder::new(BitOrder::Lsb, LITERAL_WIDTH),
-            decoder: Decoder::new(BitOrder::Lsb, LITERAL_WIDTH),
         }
     }
 
@@ -85,8 +97,33 @@ impl Lzw {
         Ok(body_at + lzw_len)
     }
 
+    /// [`compress_message`](Self::compress_message) with code tables of its own, let go
+    /// afterwards: for stream messages (push/pull states of a few KB grow the tables by tens
+    /// of KB), so that what a node keeps between them is sized by its datagrams.
+    pub fn compress_message_once(
+        &mut self,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let warm = core::mem::replace(
+            &mut self.encoder,
+            Encoder::new(BitOrder::Lsb, LITERAL_WIDTH),
+        );
+        let r = self.compress_message(msg, out);
+        self.encoder = warm;
+        r
+    }
+
     /// The raw LZW stream of `input` (clear code first, end code last) into `out`.
     pub fn compress_raw(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
+        let r = self.compress_with_tables(input, out);
+        if input.len() > KEEP_TABLES_UP_TO {
+            self.encoder = Encoder::new(BitOrder::Lsb, LITERAL_WIDTH);
+        }
+        r
+    }
+
+    fn compress_with_tables(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
         self.encoder.reset();
         self.encoder.finish();
         let (mut inp, mut written) = (input, 0);
@@ -120,36 +157,50 @@ impl Lzw {
         if msg.algo != LZW_ALGO {
             return Err(DecodeError::UnknownCompression(msg.algo));
         }
-        self.decoder.reset();
-        let start = out.len();
-        let mut chunk = [0u8; 2048];
-        let mut inp = msg.buf;
-        loop {
-            let r = self.decoder.decode_bytes(inp, &mut chunk);
-            inp = &inp[r.consumed_in..];
-            let produced = out.len() - start + r.consumed_out;
-            if produced > limit {
+        inflate(
+            &mut Decoder::new(BitOrder::Lsb, LITERAL_WIDTH),
+            msg,
+            limit,
+            out,
+        )
+    }
+}
+
+/// The decompression loop of [`Lzw::decompress`], with a fresh `decoder`.
+fn inflate(
+    decoder: &mut Decoder,
+    msg: &Compress<'_>,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let start = out.len();
+    let mut chunk = [0u8; 2048];
+    let mut inp = msg.buf;
+    loop {
+        let r = decoder.decode_bytes(inp, &mut chunk);
+        inp = &inp[r.consumed_in..];
+        let produced = out.len() - start + r.consumed_out;
+        if produced > limit {
+            out.truncate(start);
+            return Err(DecodeError::TooLarge {
+                what: "decompressed message",
+                len: produced,
+                limit,
+            });
+        }
+        // Grow by doubling, but never past the limit: the buffer stays within `limit`.
+        let need = out.len() + r.consumed_out;
+        if need > out.capacity() {
+            let target = need.max(out.capacity() * 2).min(start + limit);
+            out.reserve_exact(target - out.len());
+        }
+        out.extend_from_slice(&chunk[..r.consumed_out]);
+        match r.status {
+            Ok(LzwStatus::Done) => return Ok(()),
+            Ok(LzwStatus::Ok) if r.consumed_in + r.consumed_out > 0 => {}
+            _ => {
                 out.truncate(start);
-                return Err(DecodeError::TooLarge {
-                    what: "decompressed message",
-                    len: produced,
-                    limit,
-                });
-            }
-            // Grow by doubling, but never past the limit: the buffer stays within `limit`.
-            let need = out.len() + r.consumed_out;
-            if need > out.capacity() {
-                let target = need.max(out.capacity() * 2).min(start + limit);
-                out.reserve_exact(target - out.len());
-            }
-            out.extend_from_slice(&chunk[..r.consumed_out]);
-            match r.status {
-                Ok(LzwStatus::Done) => return Ok(()),
-                Ok(LzwStatus::Ok) if r.consumed_in + r.consumed_out > 0 => {}
-                _ => {
-                    out.truncate(start);
-                    return Err(DecodeError::Decompress);
-                }
+                return Err(DecodeError::Decompress);
             }
         }
     }
