@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p rumor-conformance --features runner --example cluster -- \
 //!     [--nodes 100,200] [--impl rumor,go] [--runtime tokio,async-std,smol,mio] \
-//!     [--steady 30] [--settle 35] [--memberlist-settings] [--no-netns]
+//!     [--steady 30] [--settle 70] [--memberlist-settings] [--no-netns]
 //! ```
 //!
 //! Each implementation runs in a child process of its own (so that its CPU and memory are
@@ -15,7 +15,7 @@
 //! 1. nodes 1..N-1 join node 0, one after another (each join waits for the previous);
 //! 2. the time until 99 % of the ordered pairs know each other, and until every node lists N;
 //! 3. a settle period (long enough by default for rumor's join follow-up push/pulls, the
-//!    last 31 probe intervals after the join, to be over), then a steady window: process CPU (getrusage), RSS and threads
+//!    last 63 probe intervals after the join, to be over), then a steady window: process CPU (getrusage), RSS and threads
 //!    (`/proc/self/status`), datagrams sent (`/proc/net/snmp`) and the bytes the nodes
 //!    count themselves (`memberlist.udp.sent`, `memberlist.tcp.sent`);
 //! 4. node N-1 stops without a word (a crash), then node N-2 leaves and stops: when the
@@ -72,7 +72,7 @@ fn parse_args() -> Result<Args, String> {
         impls: vec!["rumor".into(), "go".into()],
         runtimes: vec!["tokio".into()],
         steady: 30,
-        settle: 35,
+        settle: 70,
         memberlist_settings: false,
         netns: true,
         child: false,

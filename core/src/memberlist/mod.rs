@@ -587,7 +587,11 @@ impl Memberlist {
         if self.push_pull_enabled() && now >= self.next_push_pull {
             let interval = if self.follow_ups > 0 {
                 self.follow_ups -= 1;
-                // 1, 2, 4, 8, 16 probe intervals apart.
+                // The first comes one probe interval after the join, the others 2, 4, 8, 16
+                // and 32 apart (1, 3, 7, 15, 31 and 63 with the default 5): the last, long
+                // after the join, still repairs what churn meanwhile left (without it, on
+                // the churn simulation, one short-lived node took 41 s instead of 21 s to
+                // be declared dead everywhere).
                 let k = self
                     .config
                     .join_follow_ups
@@ -620,7 +624,7 @@ impl Memberlist {
     /// A join's push/pull succeeded. While a cluster forms, gossip's retransmit limit runs
     /// out (or its queues congest) before every node has heard of every other, and memberlist
     /// then waits for periodic push/pull: tens of seconds at 100 nodes, minutes at 1,000.
-    /// rumor follows a join with quick push/pulls with random members, 1, 3, 7, 15 and 31
+    /// rumor follows a join with quick push/pulls with random members, 1, 3, 7, 15, 31 and 63
     /// probe intervals later, which close those gaps for the joiner and the members it talks
     /// to, including gaps left by nodes that joined after it.
     ///

@@ -699,7 +699,11 @@ impl Memberlist {
                     },
                     PushPullPeer::Dialed,
                 );
-                let r = self.merge_remote(now, &states, parts, peer, join_id.is_none());
+                // A joiner re-gossips the table its seed sent only when no follow-up
+                // push/pulls will close the gaps gossip leaves (memberlist's behaviour, which
+                // always re-gossips): with them, the news would be sent twice.
+                let regossip = join_id.is_none() || self.config.join_follow_ups == 0;
+                let r = self.merge_remote(now, &states, parts, peer, regossip);
                 if let Some(i) = self.streams.position(id) {
                     let opened = self.streams.list[i].opened;
                     self.streams.list.swap_remove(i);
