@@ -390,14 +390,20 @@ fn craft_push_pull(p: &mut Program<'_>) -> Vec<u8> {
     v
 }
 
-/// Wraps a packet as the cluster would: label, encryption, or not (or wrongly).
-fn wrap_packet(p: &mut Program<'_>, flavour: Flavour, msg: Vec<u8>, seed: u64) -> Vec<u8> {
-    let label: &[u8] = match (flavour.label, p.below(5)) {
+/// The label a wrapped message carries: mostly the cluster's (if it uses one), sometimes none
+/// or a wrong one.
+fn pick_label(p: &mut Program<'_>, flavour: Flavour) -> &'static [u8] {
+    match (flavour.label, p.below(5)) {
         (_, 0) => b"",
         (_, 1) => b"other",
         (true, _) => LABEL,
         (false, _) => b"",
-    };
+    }
+}
+
+/// Wraps a packet as the cluster would: label, encryption, or not (or wrongly).
+fn wrap_packet(p: &mut Program<'_>, flavour: Flavour, msg: Vec<u8>, seed: u64) -> Vec<u8> {
+    let label = pick_label(p, flavour);
     let mut out = vec![0u8; msg.len() + 64];
     let mut n = encode_label(label, &mut out).unwrap_or(0);
     let sealed = flavour.keyring && p.below(4) != 0;
@@ -417,12 +423,7 @@ fn wrap_packet(p: &mut Program<'_>, flavour: Flavour, msg: Vec<u8>, seed: u64) -
 }
 
 fn wrap_stream(p: &mut Program<'_>, flavour: Flavour, msg: Vec<u8>, seed: u64) -> Vec<u8> {
-    let label: &[u8] = match (flavour.label, p.below(5)) {
-        (_, 0) => b"",
-        (_, 1) => b"other",
-        (true, _) => LABEL,
-        (false, _) => b"",
-    };
+    let label = pick_label(p, flavour);
     let mut out = vec![0u8; msg.len() + 96];
     let mut n = encode_label(label, &mut out).unwrap_or(0);
     if flavour.keyring && p.below(4) != 0 {

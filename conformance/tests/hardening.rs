@@ -65,6 +65,23 @@ fn node(config: Config, name: &str, i: u8) -> Memberlist {
     Memberlist::new(config, name, addr(i), b"", [i; 32], Instant::ZERO).expect("config")
 }
 
+/// Reports what a push/pull of `len` bytes made the node hold, and fails if the peak was
+/// over 4x the bytes or 64 KiB or more stayed after the stream ended.
+fn held_within_bounds(what: &str, len: usize, peak: usize, left: isize) {
+    println!(
+        "{what} ({len} bytes): peak {peak} ({:.2}x), left {left}",
+        peak as f64 / len as f64
+    );
+    assert!(
+        peak <= 4 * len,
+        "a {len}-byte push/pull made the node hold {peak} bytes at the peak"
+    );
+    assert!(
+        left < 64 << 10,
+        "{left} bytes stayed after the stream ended"
+    );
+}
+
 /// A push/pull message (type byte first) claiming `nodes` states, followed by `states` (the
 /// encoded states the sender really sent).
 fn push_pull(nodes: u32, states: &[u8]) -> Vec<u8> {
@@ -100,19 +117,11 @@ fn a_push_pull_claiming_a_million_members_holds_at_most_four_times_its_bytes() {
     // 1,048,576 claimed members, each one byte (an empty map): 1 MiB on the wire.
     let msg = push_pull(1 << 20, &vec![0x80; 1 << 20]);
     let ((), peak, left) = metered(|| serve(&mut m, Instant::ZERO, &msg));
-    println!(
-        "push/pull claiming 2^20 one-byte members ({} bytes): peak {peak} ({:.2}x), left {left}",
+    held_within_bounds(
+        "push/pull claiming 2^20 one-byte members",
         msg.len(),
-        peak as f64 / msg.len() as f64
-    );
-    assert!(
-        peak <= 4 * msg.len(),
-        "a {}-byte push/pull made the node hold {peak} bytes at the peak",
-        msg.len()
-    );
-    assert!(
-        left < 64 << 10,
-        "{left} bytes stayed after the stream ended"
+        peak,
+        left,
     );
     assert_eq!(m.num_known(), 1, "nothing merged");
 }
@@ -132,20 +141,7 @@ fn a_push_pull_of_a_million_small_members_is_refused_without_growth() {
     let msg = push_pull(1 << 20, &states);
     drop(states);
     let ((), peak, left) = metered(|| serve(&mut m, Instant::ZERO, &msg));
-    println!(
-        "push/pull of 2^20 decodable members ({} bytes): peak {peak} ({:.2}x), left {left}",
-        msg.len(),
-        peak as f64 / msg.len() as f64
-    );
-    assert!(
-        peak <= 4 * msg.len(),
-        "a {}-byte push/pull made the node hold {peak} bytes at the peak",
-        msg.len()
-    );
-    assert!(
-        left < 64 << 10,
-        "{left} bytes stayed after the stream ended"
-    );
+    held_within_bounds("push/pull of 2^20 decodable members", msg.len(), peak, left);
 }
 
 #[test]

@@ -398,15 +398,7 @@ impl Memberlist {
                 let (role, pending, to) = (s.role, s.pending.take(), s.to);
                 let data = match role {
                     Role::PushPull { join, .. } => {
-                        let unknown = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
-                        let peer = to.map_or(
-                            PushPullPeer::Answering {
-                                request: &[],
-                                from: unknown,
-                            },
-                            PushPullPeer::Dialed,
-                        );
-                        let msg = self.encode_push_pull(join, peer);
+                        let msg = self.encode_push_pull(join, push_pull_peer(to));
                         self.frame_stream(&msg, true)
                     }
                     Role::Ping { seq } => {
@@ -691,14 +683,7 @@ impl Memberlist {
                     .streams
                     .position(id)
                     .and_then(|i| self.streams.list[i].to);
-                let unknown = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
-                let peer = dialed.map_or(
-                    PushPullPeer::Answering {
-                        request: &[],
-                        from: unknown,
-                    },
-                    PushPullPeer::Dialed,
-                );
+                let peer = push_pull_peer(dialed);
                 // A joiner re-gossips the table its seed sent only when no follow-up
                 // push/pulls will close the gaps gossip leaves (memberlist's behaviour, which
                 // always re-gossips): with them, the news would be sent twice.
@@ -865,4 +850,17 @@ fn err(kind: InputErrorKind) -> InputError {
         kind,
         state_changed: false,
     }
+}
+
+/// Who the other side of a push/pull stream is for the map's state section: the member this
+/// node dialled (`to` known), or an answering stream whose request is not at hand.
+fn push_pull_peer(to: Option<SocketAddr>) -> PushPullPeer<'static> {
+    let unknown = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
+    to.map_or(
+        PushPullPeer::Answering {
+            request: &[],
+            from: unknown,
+        },
+        PushPullPeer::Dialed,
+    )
 }
