@@ -17,7 +17,7 @@ use rumor_core::{Config, Event, Instant, LeaveReason};
 
 const STABLE: usize = 8;
 const CHURNED: usize = 60;
-const SEEDS: u64 = 20;
+const SEEDS: u64 = 200;
 
 /// Seconds from each crash to each surviving long-lived observer's verdict.
 #[derive(Debug, Default)]

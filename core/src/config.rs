@@ -98,8 +98,9 @@ pub struct Config {
     /// gossip_interval`) is dropped as stale; 0 keeps everything, as memberlist does. Keeps a
     /// backlog (thousands of nodes joining at once) from holding back fresh news for minutes.
     pub broadcast_stale_mult: u32,
-    /// rumor only: quick push/pulls with random members after a join, 1, 2, 4, ... probe
-    /// intervals apart, which close the gaps gossip leaves while a cluster forms; 0 waits for
+    /// rumor only: quick push/pulls with random members after a join, 1, 3, 7, 15, ... probe
+    /// intervals after it (the first one also with the seed), which close the gaps gossip
+    /// leaves while a cluster forms; 0 waits for
     /// the periodic push/pull, as memberlist does, with its first one staggered over the
     /// interval scaled to the cluster joined.
     pub join_follow_ups: u8,

@@ -500,6 +500,9 @@ impl Memberlist {
         if self.leaving {
             return;
         }
+        if let Some(to) = self.follow_up_seed.take() {
+            let _ = self.start_push_pull(now, to, false, None);
+        }
         let me = self.name.clone();
         self.random_members(1, |n| *n.name == *me || n.state != MemberState::Alive);
         if let Some(&i) = self.picked.first()

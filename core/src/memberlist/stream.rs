@@ -229,7 +229,13 @@ impl Memberlist {
         id
     }
 
-    fn join_result(&mut self, join_id: Option<u64>, ok: bool) {
+    fn join_result(
+        &mut self,
+        now: Instant,
+        join_id: Option<u64>,
+        ok: bool,
+        seed: Option<SocketAddr>,
+    ) {
         let Some(id) = join_id else { return };
         if let Some(j) = self.streams.joins.iter_mut().find(|j| j.id == id) {
             j.pending = j.pending.saturating_sub(1);
@@ -240,7 +246,7 @@ impl Memberlist {
             }
         }
         if ok {
-            self.joined();
+            self.joined(now, seed);
         }
         self.finish_joins();
     }
@@ -268,7 +274,7 @@ impl Memberlist {
             self.stream_cmds
                 .push_back(StreamCommand::Close { id: s.id });
             if let Role::PushPull { join_id, .. } = s.role {
-                self.join_result(join_id, false);
+                self.join_result(self.last_input, join_id, false, None);
             }
         }
     }
@@ -697,7 +703,7 @@ impl Memberlist {
                         .sample(crate::observe::Histogram::PushPullNode, ms);
                 }
                 self.stream_cmds.push_back(StreamCommand::Close { id });
-                self.join_result(join_id, r.is_ok());
+                self.join_result(now, join_id, r.is_ok(), dialed);
                 r
             }
             (role, r) => {
