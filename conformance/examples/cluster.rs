@@ -42,6 +42,10 @@ use serde_json::{Value, json};
 const ROWS: &[(&str, &str)] = &[
     ("join_99_pairs_s", "join: 99 % of pairs know each other (s)"),
     ("join_all_s", "join: every node lists N (s)"),
+    (
+        "join_retries",
+        "join: calls tried again (seed did not answer)",
+    ),
     ("cpu_ms_per_node_s", "steady CPU per node-second (ms)"),
     ("rss_kb_per_node", "RSS per node (KB)"),
     ("threads", "threads"),
@@ -548,11 +552,26 @@ fn child(args: &Args) -> io::Result<Value> {
     );
 
     let seed = handles[0].local_addr();
+    // A join that reached no seed is tried again, up to three times in all, as the Go half
+    // does; the retries are reported.
     let start = Instant::now();
+    let mut retries = 0;
     for h in &handles[1..] {
-        h.join(vec![seed])
-            .wait()
-            .map_err(|e| io::Error::other(format!("join: {e:?}")))?;
+        for attempt in 1.. {
+            let r = h
+                .join(vec![seed])
+                .wait()
+                .map_err(|e| io::Error::other(format!("join: {e:?}")))?;
+            if r.contacted > 0 {
+                break;
+            }
+            if attempt == 3 {
+                return Err(io::Error::other(
+                    "join: the seed did not answer three times",
+                ));
+            }
+            retries += 1;
+        }
     }
     let joined = start.elapsed().as_secs_f64();
     let total = (n * (n - 1)) as f64;
@@ -618,6 +637,7 @@ fn child(args: &Args) -> io::Result<Value> {
         "runtime": runtime,
         "nodes": n,
         "join_calls_s": joined,
+        "join_retries": retries,
         "join_99_pairs_s": pairs99,
         "join_all_s": all,
         "cpu_ms_per_node_s": (cpu1 - cpu0).as_secs_f64() * 1e3 / node_secs,
