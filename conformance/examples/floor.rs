@@ -1,0 +1,193 @@
+//! The floor under the cluster benchmark's steady CPU: N UDP sockets on 127.0.0.1 doing only
+//! what a steady memberlist node does on the wire (once a second, at a random phase, a
+//! datagram to a random other socket, which answers with one datagram), on the runtime the
+//! benchmark runs rumor on, with no protocol at all. What rumor spends above this is rumor's;
+//! what is under it is the kernel's and the runtime's.
+//!
+//! ```sh
+//! cargo run --release -p rumor-conformance --example floor -- [N] [SECONDS] [tokio|mio]
+//! ```
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The size of a memberlist ping or ack with a short node name, about.
+const DATAGRAM: usize = 44;
+const PING: u8 = 1;
+const ACK: u8 = 2;
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100);
+    let secs: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(30);
+    let runtime = args.get(2).map_or("tokio", String::as_str);
+    let sockets: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<io::Result<_>>()?;
+    let addrs: Arc<Vec<SocketAddr>> = Arc::new(
+        sockets
+            .iter()
+            .map(UdpSocket::local_addr)
+            .collect::<io::Result<_>>()?,
+    );
+    // Warm up for a few seconds, then measure.
+    let warm = Duration::from_secs(3);
+    let window = Duration::from_secs(secs);
+    let (cpu, sent) = match runtime {
+        "tokio" => tokio_floor(sockets, addrs, warm, window)?,
+        "mio" => mio_floor(sockets, addrs, warm, window)?,
+        other => return Err(io::Error::other(format!("unknown runtime {other}"))),
+    };
+    let node_secs = n as f64 * window.as_secs_f64();
+    println!(
+        "{n} sockets on {runtime}, {secs} s: CPU {:.4} ms per node-second, {:.2} datagrams per node-second",
+        cpu.as_secs_f64() * 1e3 / node_secs,
+        sent as f64 / node_secs
+    );
+    Ok(())
+}
+
+/// A small xorshift: the floor needs random peers and phases, not good randomness.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn pick(state: &mut u64, n: usize, me: usize) -> usize {
+    let j = (next(state) % (n as u64 - 1)) as usize;
+    if j >= me { j + 1 } else { j }
+}
+
+fn tokio_floor(
+    sockets: Vec<UdpSocket>,
+    addrs: Arc<Vec<SocketAddr>>,
+    warm: Duration,
+    window: Duration,
+) -> io::Result<(Duration, u64)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let n = addrs.len();
+    let start = tokio::time::Instant::now();
+    for (me, socket) in sockets.into_iter().enumerate() {
+        socket.set_nonblocking(true)?;
+        let addrs = addrs.clone();
+        let sent = sent.clone();
+        let _guard = rt.enter();
+        let socket = tokio::net::UdpSocket::from_std(socket)?;
+        rt.spawn(async move {
+            let mut rng = 0x9e37_79b9_7f4a_7c15 ^ (me as u64 + 1);
+            let phase = Duration::from_nanos(next(&mut rng) % 1_000_000_000);
+            let mut tick = tokio::time::interval_at(start + phase, Duration::from_secs(1));
+            let mut buf = [0u8; 1500];
+            let mut out = [0u8; DATAGRAM];
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        out[0] = PING;
+                        let to = addrs[pick(&mut rng, n, me)];
+                        if socket.send_to(&out, to).await.is_ok() {
+                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    r = socket.recv_from(&mut buf) => {
+                        if let Ok((_, from)) = r && buf[0] == PING {
+                            out[0] = ACK;
+                            if socket.send_to(&out, from).await.is_ok() {
+                                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    std::thread::sleep(warm);
+    let (c0, s0) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
+    std::thread::sleep(window);
+    let (c1, s1) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
+    rt.shutdown_background();
+    Ok((c1 - c0, s1 - s0))
+}
+
+fn mio_floor(
+    sockets: Vec<UdpSocket>,
+    addrs: Arc<Vec<SocketAddr>>,
+    warm: Duration,
+    window: Duration,
+) -> io::Result<(Duration, u64)> {
+    use mio::{Events, Interest, Poll, Token};
+    let n = addrs.len();
+    let mut poll = Poll::new()?;
+    let mut socks = Vec::with_capacity(n);
+    for (i, s) in sockets.into_iter().enumerate() {
+        s.set_nonblocking(true)?;
+        let mut s = mio::net::UdpSocket::from_std(s);
+        poll.registry()
+            .register(&mut s, Token(i), Interest::READABLE)?;
+        socks.push(s);
+    }
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let start = Instant::now();
+    let mut due: Vec<Instant> = (0..n)
+        .map(|_| start + Duration::from_nanos(next(&mut rng) % 1_000_000_000))
+        .collect();
+    let mut events = Events::with_capacity(256);
+    let mut buf = [0u8; 1500];
+    let mut out = [0u8; DATAGRAM];
+    let mut sent = 0u64;
+    let (mut c0, mut s0, mut measuring) = (Duration::ZERO, 0, false);
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= start + warm {
+            (c0, s0, measuring) = (cpu(), sent, true);
+        }
+        if now >= start + warm + window {
+            return Ok((cpu() - c0, sent - s0));
+        }
+        for me in 0..n {
+            if due[me] <= now {
+                due[me] += Duration::from_secs(1);
+                out[0] = PING;
+                let to = addrs[pick(&mut rng, n, me)];
+                if socks[me].send_to(&out, to).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        let next_due = due.iter().min().copied().unwrap_or(now);
+        poll.poll(&mut events, Some(next_due.saturating_duration_since(now)))?;
+        for ev in &events {
+            let me = ev.token().0;
+            while let Ok((_, from)) = socks[me].recv_from(&mut buf) {
+                if buf[0] == PING {
+                    out[0] = ACK;
+                    if socks[me].send_to(&out, from).is_ok() {
+                        sent += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cpu() -> Duration {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(
+        Duration::ZERO,
+        |u| {
+            let t = |tv: nix::sys::time::TimeVal| {
+                Duration::new(
+                    tv.tv_sec().max(0) as u64,
+                    (tv.tv_usec().max(0) as u32) * 1000,
+                )
+            };
+            t(u.user_time()) + t(u.system_time())
+        },
+    )
+}
