@@ -9,7 +9,9 @@ package memberlist
 
 import (
 	"bytes"
+	"compress/lzw"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/ioutil"
 	"path/filepath"
@@ -22,8 +24,9 @@ import (
 
 // rumorBenchStates are the push/pull states of rumor's core/benches/wire.rs
 // (fn states): node-0001.., 10.0.(i>>8).(i&255), port 7946, 16 bytes of meta
-// 0x5a, incarnation 1 + 7i mod 300, every 50th suspect / dead / left.
-func rumorBenchStates(n int) []pushNodeState {
+// 0x5a, incarnation 1 + (7i + 37 variant) mod 300, every 50th suspect / dead /
+// left. Variant 0 is the benchmark's message; compress_varied takes 0..15 in turn.
+func rumorBenchStates(n, variant int) []pushNodeState {
 	meta := bytes.Repeat([]byte{0x5a}, 16)
 	states := make([]pushNodeState, n)
 	for i := range states {
@@ -41,7 +44,7 @@ func rumorBenchStates(n int) []pushNodeState {
 			Addr:        []byte{10, 0, byte(i >> 8), byte(i)},
 			Port:        7946,
 			Meta:        meta,
-			Incarnation: uint32(1 + (i*7)%300),
+			Incarnation: uint32(1 + (i*7+variant*37)%300),
 			State:       st,
 			Vsn:         []uint8{1, 5, 2, 0, 0, 0},
 		}
@@ -139,7 +142,7 @@ func rumorTime(name string, budget time.Duration, op func()) rumorTiming {
 // allocs". With dump != "", it first writes the message (push_pull.bin) and
 // compressPayload's output (push_pull.lzw, a whole compress message) there.
 func RumorCodecBench(members int, budget time.Duration, dump string, out io.Writer) error {
-	states := rumorBenchStates(members)
+	states := rumorBenchStates(members, 0)
 	msg, err := rumorEncodePushPull(states, false)
 	if err != nil {
 		return err
@@ -173,6 +176,17 @@ func RumorCodecBench(members int, budget time.Duration, dump string, out io.Writ
 			return err
 		}
 	}
+	// As rumor's bench: 16 messages in turn, so that the CPU cannot learn the
+	// branches of one.
+	var varied [][]byte
+	for k := 0; k < 16; k++ {
+		v, err := rumorEncodePushPull(rumorBenchStates(members, k), false)
+		if err != nil {
+			return err
+		}
+		varied = append(varied, append([]byte(nil), v...))
+	}
+	next := 0
 	group := fmt.Sprintf("push_pull%d", members)
 	timings := []rumorTiming{
 		rumorTime(group+"/encode", budget, func() {
@@ -190,6 +204,12 @@ func RumorCodecBench(members int, budget time.Duration, dump string, out io.Writ
 				panic(err)
 			}
 		}),
+		rumorTime(group+"_lzw/compress_varied", budget, func() {
+			next = (next + 1) % len(varied)
+			if _, err := compressPayload(varied[next]); err != nil {
+				panic(err)
+			}
+		}),
 		rumorTime(group+"_lzw/decompress", budget, func() {
 			if _, err := decompressPayload(lzw[1:]); err != nil {
 				panic(err)
@@ -202,4 +222,68 @@ func RumorCodecBench(members int, budget time.Duration, dump string, out io.Writ
 		fmt.Fprintf(out, "go %s %.0f ns %.1f allocs\n", t.name, t.nsPerOp, t.allocs)
 	}
 	return nil
+}
+
+// rumorRandom is xorshift32 from 0x12345678, the low byte of each step: the
+// same bytes as lzw_random in rumor's core/src/wire/compress.rs tests.
+func rumorRandom(n int) []byte {
+	x := uint32(0x12345678)
+	out := make([]byte, n)
+	for i := range out {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		out[i] = byte(x)
+	}
+	return out
+}
+
+// rumorText is low-entropy text with long repeats (lzw_text in rumor's tests).
+func rumorText(n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		j := uint64(i)
+		out[i] = 'a' + byte((j/3+j*j/97)%23)
+	}
+	return out
+}
+
+// rumorLZW is what memberlist's compressPayload does before the msgpack
+// wrapping: Go's compress/lzw writer, LSB, 8-bit literals.
+func rumorLZW(in []byte) []byte {
+	var buf bytes.Buffer
+	w := lzw.NewWriter(&buf, lzw.LSB, lzwLitWidth)
+	if _, err := w.Write(in); err != nil {
+		panic(err)
+	}
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+// RumorLZWVectors prints, for inputs rumor's tests generate the same way, the
+// length and CRC-32 (IEEE) of Go's LZW stream: "<name> <bytes out> <crc32 hex>".
+// "sweep" is the concatenation of the streams of the random inputs of every
+// length in 0..=40, 500..=530, 1780..=1800 (around rumor's table sizes),
+// 3790..=3860 and 7640..=7700 (around Go's table resets).
+func RumorLZWVectors(out io.Writer) {
+	show := func(name string, b []byte) {
+		fmt.Fprintf(out, "%s %d %08x\n", name, len(b), crc32.ChecksumIEEE(b))
+	}
+	msg, err := rumorEncodePushPull(rumorBenchStates(1000, 0), false)
+	if err != nil {
+		panic(err)
+	}
+	show("push_pull1000", rumorLZW(msg))
+	show("random100000", rumorLZW(rumorRandom(100000)))
+	show("text300000", rumorLZW(rumorText(300000)))
+	show("zeros100000", rumorLZW(make([]byte, 100000)))
+	var sweep []byte
+	for _, r := range [][2]int{{0, 40}, {500, 530}, {1780, 1800}, {3790, 3860}, {7640, 7700}} {
+		for n := r[0]; n <= r[1]; n++ {
+			sweep = append(sweep, rumorLZW(rumorRandom(n))...)
+		}
+	}
+	show("sweep", sweep)
 }

@@ -20,7 +20,12 @@ func main() {
 	members := flag.Int("members", 1000, "members in the push/pull")
 	budget := flag.Duration("time", time.Second, "measuring time per operation")
 	dump := flag.String("dump", "", "directory to write push_pull.bin and push_pull.lzw (Go's bytes) into")
+	vectors := flag.Bool("lzw-vectors", false, "print the length and CRC-32 of Go's LZW stream of each test input of rumor's compress.rs, and exit")
 	flag.Parse()
+	if *vectors {
+		memberlist.RumorLZWVectors(os.Stdout)
+		return
+	}
 	if err := memberlist.RumorCodecBench(*members, *budget, *dump, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
