@@ -348,6 +348,18 @@ fn push_pull(c: &mut Criterion) {
         .expect("decompress");
     assert_eq!(plain, bytes);
     let mut packed_out = vec![0u8; len * 2 + 64];
+    // conformance/interop/codecbench/run.sh passes Go's bytes for the same message.
+    if let Some(dir) = std::env::var_os("RUMOR_GO_DUMP") {
+        let dir = std::path::Path::new(&dir);
+        let go_message = std::fs::read(dir.join("push_pull.bin")).expect("Go's push/pull");
+        let go_packed = std::fs::read(dir.join("push_pull.lzw")).expect("Go's compress message");
+        assert!(go_message == bytes, "the push/pull differs from Go's");
+        assert!(
+            go_packed == packed,
+            "the compress message differs from Go's"
+        );
+        eprintln!("push/pull and its compress message: byte for byte Go's");
+    }
 
     let mut g = c.benchmark_group("push_pull1000_lzw");
     g.throughput(Throughput::Bytes(len as u64));
