@@ -33,7 +33,7 @@ dump, crit, root = sys.argv[1:4]
 go = {}
 for line in open(os.path.join(dump, "go.txt")):
     f = line.split()
-    if f[0] == "go" and f[2].replace(".", "").isdigit():
+    if f[0] == "go" and len(f) == 6 and f[3] == "ns":
         go[f[1]] = (float(f[2]) / 1000, float(f[4]))
     else:
         print(line.rstrip())
