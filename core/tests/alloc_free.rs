@@ -318,7 +318,7 @@ fn lzw_compresses_without_allocating_once_warm() {
 #[test]
 fn lzw_lets_go_of_the_tables_a_large_input_grew() {
     // A push/pull-sized input gets tables of its own for the call (LZW_ENCODER_TABLES bytes,
-    // 64 KB); nothing is kept.
+    // 96 KB); nothing is kept.
     let text: Vec<u8> = (0..20_000u32)
         .flat_map(|i| (i % 997).to_be_bytes())
         .collect();
