@@ -4,7 +4,7 @@
 //! a map in any key order, or from an array in Go's declaration order (`Fields::FIELDS`).
 
 use super::error::{DecodeError, EncodeError};
-use super::msgpack::{Fields, Reader, Writer, bytes_len, key_len, str_len, uint_len};
+use super::msgpack::{Fields, Reader, Writer, bytes_len, go_form, key_len, str_len, uint_len};
 use super::types::{IpBytes, MessageType, NodeState, Vsn};
 
 /// A message body that rumor can write. Implemented by every message struct.
@@ -624,6 +624,71 @@ impl PushNodeState<'_> {
         w.uint(u64::from(self.state.to_u8()))?;
         w.key("Vsn")?;
         w.str(&self.vsn.to_bytes())
+    }
+}
+
+impl<'a> PushNodeState<'a> {
+    /// Reads a state in the form memberlist writes it (a 7-entry map with its keys in Go's
+    /// sorted order, the address and `Vsn` as strings) with fixed-size comparisons of the keys
+    /// instead of a lookup per key. `None`, with nothing consumed, for any other form and for
+    /// any error: the general decoder then reads or refuses it, so both agree on every input.
+    #[inline]
+    pub(crate) fn read_go_form(r: &mut Reader<'a>) -> Option<Self> {
+        r.read_with(|s| {
+            let (mut state, name, rest) = Self::split_go_form(s)?;
+            state.name = core::str::from_utf8(name).ok()?;
+            Some((state, rest))
+        })
+    }
+
+    /// Passes over a state in memberlist's form as [`Self::read_go_form`] does, without
+    /// checking that the name is UTF-8 (as [`Reader::skip`] does not); false, with nothing
+    /// consumed, for any other form.
+    #[inline]
+    pub(crate) fn skip_go_form(r: &mut Reader<'a>) -> bool {
+        r.read_with(|s| Some(((), Self::split_go_form(s)?.2)))
+            .is_some()
+    }
+
+    /// The state (its name left empty), the name's bytes and the input after the state.
+    #[inline(always)]
+    fn split_go_form(s: &'a [u8]) -> Option<(Self, &'a [u8], &'a [u8])> {
+        let s = go_form::key(s, b"\x87\xa4Addr")?;
+        let (addr, s) = go_form::bytes(s)?;
+        let addr = IpBytes::new(addr)?;
+        let s = go_form::key(s, b"\xabIncarnation")?;
+        let (incarnation, s) = go_form::uint(s)?;
+        let s = go_form::key(s, b"\xa4Meta")?;
+        let (meta, s) = go_form::bytes(s)?;
+        let s = go_form::key(s, b"\xa4Name")?;
+        let (name, s) = go_form::bytes(s)?;
+        let s = go_form::key(s, b"\xa4Port")?;
+        let (port, s) = go_form::uint(s)?;
+        let port = u16::try_from(port).ok()?;
+        let s = go_form::key(s, b"\xa5State")?;
+        let (state, s) = go_form::uint(s)?;
+        let state = NodeState::from_u8(u8::try_from(state).ok()?);
+        let s = go_form::key(s, b"\xa3Vsn\xa6")?;
+        let (vsn, s) = s.split_first_chunk::<6>()?;
+        let state = Self {
+            name: "",
+            addr,
+            port,
+            meta,
+            incarnation,
+            state,
+            vsn: Vsn::from_bytes(*vsn),
+        };
+        Some((state, name, s))
+    }
+
+    /// Reads one state: [`Self::read_go_form`], else the general decoder.
+    #[inline]
+    pub(crate) fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        match Self::read_go_form(r) {
+            Some(s) => Ok(s),
+            None => r.decode_struct(),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub use compound::{
     Compound, HEADER_OVERHEAD as COMPOUND_HEADER_OVERHEAD, MAX_PARTS as COMPOUND_MAX_PARTS,
     PART_OVERHEAD as COMPOUND_PART_OVERHEAD, Parts, compound_len, encode_compound,
 };
-pub use compress::{LZW_ALGO, LZW_DECODER_TABLES, Lzw};
+pub use compress::{LZW_ALGO, LZW_DECODER_TABLES, LZW_ENCODER_TABLES, Lzw};
 pub use crc::{CRC_OVERHEAD, encode_crc, seal_crc_in_place, strip_crc};
 pub use crypto::{
     EncryptionVersion, Keyring, NONCE_LEN, STREAM_HEADER_LEN, SecretKey, TAG_LEN, stream_frame_len,

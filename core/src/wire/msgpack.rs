@@ -305,6 +305,19 @@ impl<'a> Reader<'a> {
         Ok(*a)
     }
 
+    /// Runs `read` on the unread input and, if it returns a value and the input after it,
+    /// consumes up to there; on `None` nothing is consumed. For fast paths that read the
+    /// forms go-msgpack writes straight from the slice (see [`go_form`]).
+    #[inline(always)]
+    pub(crate) fn read_with<T>(
+        &mut self,
+        read: impl FnOnce(&'a [u8]) -> Option<(T, &'a [u8])>,
+    ) -> Option<T> {
+        let (v, rest) = read(self.rest)?;
+        self.rest = rest;
+        Some(v)
+    }
+
     #[inline]
     fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.be()?))
@@ -533,6 +546,46 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(value)
+    }
+}
+
+/// Readers of the exact forms go-msgpack writes, on a bare slice: each returns the value and
+/// the input after it, or `None` for any other form (which the general [`Reader`] then reads
+/// or refuses). Always inlined, so that a fast path is one function with the slice in
+/// registers.
+pub(crate) mod go_form {
+    /// `key` (marker included) at the start of `s`: one fixed-size comparison.
+    #[inline(always)]
+    pub(crate) fn key<'a, const N: usize>(s: &'a [u8], key: &[u8; N]) -> Option<&'a [u8]> {
+        match s.split_first_chunk::<N>() {
+            Some((k, rest)) if k == key => Some(rest),
+            _ => None,
+        }
+    }
+
+    /// A fixstr, or `nil` as empty (Go's nil `[]byte`).
+    #[inline(always)]
+    pub(crate) fn bytes(s: &[u8]) -> Option<(&[u8], &[u8])> {
+        let (&m, rest) = s.split_first()?;
+        if m == 0xc0 {
+            return Some((&[], rest));
+        }
+        if m & 0xe0 != 0xa0 {
+            return None;
+        }
+        rest.split_at_checked(usize::from(m & 0x1f))
+    }
+
+    /// An unsigned integer as go-msgpack writes one: fixint, uint8, uint16 or uint32.
+    #[inline(always)]
+    pub(crate) fn uint(s: &[u8]) -> Option<(u32, &[u8])> {
+        Some(match *s {
+            [b @ 0..=0x7f, ref rest @ ..] => (u32::from(b), rest),
+            [0xcc, b, ref rest @ ..] => (u32::from(b), rest),
+            [0xcd, b0, b1, ref rest @ ..] => (u32::from(u16::from_be_bytes([b0, b1])), rest),
+            [0xce, b0, b1, b2, b3, ref rest @ ..] => (u32::from_be_bytes([b0, b1, b2, b3]), rest),
+            _ => return None,
+        })
     }
 }
 

@@ -29,7 +29,10 @@ impl<'a> PushPull<'a> {
         let (header, count, user_len) = read_header(&mut r, limits)?;
         let start = r.position();
         for _ in 0..count {
-            r.skip()?;
+            // A state in memberlist's own form is passed with its keys compared, not parsed.
+            if !PushNodeState::skip_go_form(&mut r) {
+                r.skip()?;
+            }
         }
         let states = &body[start..r.position()];
         let user_state = r.take(user_len)?;
@@ -83,7 +86,7 @@ impl<'a> PushPull<'a> {
         }
         states.reserve(count);
         for _ in 0..count {
-            states.push(r.decode_struct::<PushNodeState<'a>>()?);
+            states.push(PushNodeState::read(&mut r)?);
         }
         let user_state = r.take(user_len)?;
         Ok(PushPullParts {
@@ -147,7 +150,7 @@ impl<'a> Iterator for NodeStates<'a> {
         }
         self.remaining -= 1;
         let mut r = Reader::new(self.buf);
-        match r.decode_struct::<PushNodeState<'a>>() {
+        match PushNodeState::read(&mut r) {
             Ok(s) => {
                 self.buf = r.rest();
                 Some(Ok(s))

@@ -378,3 +378,52 @@ proptest! {
         prop_assert_eq!(into, states);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The push/pull fast path (memberlist's own form, keys compared as fixed bytes) and the
+    /// general decoder agree on every input: on states rumor and Go write, with any one byte
+    /// changed, and cut short anywhere.
+    #[test]
+    fn push_state_fast_path_agrees_with_the_general_decoder(
+        inc: u32, port: u16, st: u8, addr in ip(), vsn: [u8; 6],
+        name in "\\PC{0,40}", meta in proptest::collection::vec(any::<u8>(), 0..40),
+        at: prop::sample::Index, byte: u8, cut: prop::sample::Index,
+    ) {
+        let s = PushNodeState {
+            name: &name, addr, port, meta: &meta, incarnation: inc,
+            state: NodeState::from_u8(st), vsn: Vsn::from_bytes(vsn),
+        };
+        let mut buf = alloc::vec![0u8; s.encoded_len()];
+        s.write(&mut msgpack::Writer::new(&mut buf)).unwrap();
+        let mut changed = buf.clone();
+        changed[at.index(buf.len())] = byte;
+        let cut = &buf[..cut.index(buf.len())];
+        for bytes in [&buf[..], &changed[..], cut] {
+            let mut general = msgpack::Reader::new(bytes);
+            let want = general.decode_struct::<PushNodeState<'_>>();
+            let mut fast = msgpack::Reader::new(bytes);
+            if let Some(got) = PushNodeState::read_go_form(&mut fast) {
+                prop_assert_eq!(Ok(got), want);
+                prop_assert_eq!(fast.position(), general.position());
+            } else {
+                prop_assert_eq!(fast.position(), 0);
+            }
+            let mut skipped = msgpack::Reader::new(bytes);
+            let skip = skipped.skip();
+            let mut fast = msgpack::Reader::new(bytes);
+            if PushNodeState::skip_go_form(&mut fast) {
+                prop_assert_eq!(skip, Ok(()));
+                prop_assert_eq!(fast.position(), skipped.position());
+            } else {
+                prop_assert_eq!(fast.position(), 0);
+            }
+        }
+        // What rumor writes is read by the fast path whenever Go's forms hold it.
+        let mut r = msgpack::Reader::new(&buf);
+        if name.len() <= 31 && meta.len() <= 31 {
+            prop_assert_eq!(PushNodeState::read_go_form(&mut r), Some(s));
+        }
+    }
+}
