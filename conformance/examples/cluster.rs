@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --release -p rumor-conformance --features runner --example cluster -- \
 //!     [--nodes 100,200] [--impl rumor,go] [--runtime tokio,async-std,smol,mio] \
-//!     [--steady 30] [--settle 70] [--memberlist-settings] [--no-netns]
+//!     [--steady 30] [--settle 70] [--runs 1] [--memberlist-settings] [--no-netns]
 //! ```
+//!
+//! With `--runs K`, each column is run K times and shows the median of each figure; the
+//! crash and leave figures of every run are listed under the table.
 //!
 //! Each implementation runs in a child process of its own (so that its CPU and memory are
 //! its alone): rumor is this program again (`--child`), Go is
@@ -15,7 +18,8 @@
 //! 1. nodes 1..N-1 join node 0, one after another (each join waits for the previous);
 //! 2. the time until 99 % of the ordered pairs know each other, and until every node lists N;
 //! 3. a settle period (long enough by default for rumor's join follow-up push/pulls, the
-//!    last 63 probe intervals after the join, to be over), then a steady window: process CPU (getrusage), RSS and threads
+//!    last 63 probe intervals after the join, to be over), then a steady window: process
+//!    CPU (getrusage), RSS and threads
 //!    (`/proc/self/status`), datagrams sent (`/proc/net/snmp`) and the bytes the nodes
 //!    count themselves (`memberlist.udp.sent`, `memberlist.tcp.sent`);
 //! 4. node N-1 stops without a word (a crash), then node N-2 leaves and stops: when the
@@ -68,6 +72,7 @@ struct Args {
     memberlist_settings: bool,
     netns: bool,
     child: bool,
+    runs: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         memberlist_settings: false,
         netns: true,
         child: false,
+        runs: 1,
     };
     let mut it = std::env::args().skip(1);
     let list = |v: Option<String>| -> Result<Vec<String>, String> {
@@ -105,6 +111,7 @@ fn parse_args() -> Result<Args, String> {
             "--memberlist-settings" => a.memberlist_settings = true,
             "--no-netns" => a.netns = false,
             "--child" => a.child = true,
+            "--runs" => a.runs = number(it.next())?.max(1),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -232,7 +239,9 @@ fn compare(args: &Args) -> io::Result<()> {
                 format!("-steady={}s", args.steady),
                 format!("-settle={}s", args.settle),
             ];
-            let v = run_child(go, &a, &[("GOMAXPROCS", "2")], netns)?;
+            let v = runs(args.runs, || {
+                run_child(go, &a, &[("GOMAXPROCS", "2")], netns)
+            })?;
             columns.push(("Go 0.2.2".into(), v));
         }
         if args.impls.iter().any(|i| i == "rumor") {
@@ -251,13 +260,37 @@ fn compare(args: &Args) -> io::Result<()> {
                 if args.memberlist_settings {
                     a.push("--memberlist-settings".into());
                 }
-                let v = run_child(&me, &a, &[], netns)?;
+                let v = runs(args.runs, || run_child(&me, &a, &[], netns))?;
                 columns.push((format!("rumor {rt}"), v));
             }
         }
         print_table(n, &columns);
     }
     Ok(())
+}
+
+/// Runs one column `k` times: each figure is the median of the runs (a figure never reached
+/// counts as the longest), and `runs_<key>` lists every run's.
+fn runs(k: u64, mut run: impl FnMut() -> io::Result<Value>) -> io::Result<Value> {
+    let all: Vec<Value> = (0..k).map(|_| run()).collect::<io::Result<_>>()?;
+    if k == 1 {
+        return Ok(all.into_iter().next().unwrap_or(Value::Null));
+    }
+    let mut out = serde_json::Map::new();
+    for (key, _) in ROWS {
+        let mut xs: Vec<f64> = all
+            .iter()
+            .filter_map(|v| v.get(*key).and_then(Value::as_f64))
+            .collect();
+        if xs.is_empty() {
+            continue;
+        }
+        out.insert(format!("runs_{key}"), serde_json::json!(xs.clone()));
+        let never = |x: f64| if x < 0.0 { f64::INFINITY } else { x };
+        xs.sort_by(|a, b| never(*a).total_cmp(&never(*b)));
+        out.insert((*key).to_string(), serde_json::json!(xs[xs.len() / 2]));
+    }
+    Ok(Value::Object(out))
 }
 
 fn print_table(n: usize, columns: &[(String, Value)]) {
@@ -297,6 +330,29 @@ fn print_table(n: usize, columns: &[(String, Value)]) {
             }
         }
         println!();
+    }
+    // With --runs, every run's detection figures under the medians.
+    for key in [
+        "crash_first_s",
+        "crash_all_s",
+        "leave_first_s",
+        "leave_all_s",
+    ] {
+        let lists: Vec<String> = columns
+            .iter()
+            .filter_map(|(name, v)| {
+                let xs = v.get(format!("runs_{key}"))?.as_array()?;
+                let xs: Vec<String> = xs
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .map(|x| format!("{x:.2}"))
+                    .collect();
+                Some(format!("{name} {}", xs.join(" ")))
+            })
+            .collect();
+        if !lists.is_empty() {
+            println!("  runs, {key}: {}", lists.join("; "));
+        }
     }
 }
 

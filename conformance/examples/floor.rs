@@ -5,7 +5,8 @@
 //! what is under it is the kernel's and the runtime's.
 //!
 //! ```sh
-//! cargo run --release -p rumor-conformance --example floor -- [N] [SECONDS] [tokio|mio]
+//! cargo run --release -p rumor-conformance --features runner --example floor -- \
+//!     [N] [SECONDS] [tokio|smol|mio]
 //! ```
 
 use std::io;
@@ -38,6 +39,7 @@ fn main() -> io::Result<()> {
     let (cpu, sent) = match runtime {
         "tokio" => tokio_floor(sockets, addrs, warm, window)?,
         "mio" => mio_floor(sockets, addrs, warm, window)?,
+        "smol" => smol_floor(sockets, addrs, warm, window)?,
         other => return Err(io::Error::other(format!("unknown runtime {other}"))),
     };
     let node_secs = n as f64 * window.as_secs_f64();
@@ -113,6 +115,73 @@ fn tokio_floor(
     std::thread::sleep(window);
     let (c1, s1) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
     rt.shutdown_background();
+    Ok((c1 - c0, s1 - s0))
+}
+
+/// async-io (smol's and async-std's reactor) under a two-thread smol executor, as the
+/// cluster benchmark runs rumor-async-std.
+fn smol_floor(
+    sockets: Vec<UdpSocket>,
+    addrs: Arc<Vec<SocketAddr>>,
+    warm: Duration,
+    window: Duration,
+) -> io::Result<(Duration, u64)> {
+    use futures_lite::FutureExt as _;
+    let ex = Arc::new(smol::Executor::new());
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, stopped) = (ex.clone(), stopped.clone());
+            std::thread::spawn(move || {
+                let _ = smol::block_on(ex.run(stopped.recv()));
+            })
+        })
+        .collect();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let n = addrs.len();
+    let start = Instant::now();
+    for (me, socket) in sockets.into_iter().enumerate() {
+        let socket = smol::Async::new(socket)?;
+        let (addrs, sent) = (addrs.clone(), sent.clone());
+        ex.spawn(async move {
+            let mut rng = 0x9e37_79b9_7f4a_7c15 ^ (me as u64 + 1);
+            let phase = Duration::from_nanos(next(&mut rng) % 1_000_000_000);
+            let mut tick = start + phase;
+            let mut buf = [0u8; 1500];
+            let mut out = [0u8; DATAGRAM];
+            loop {
+                let timer = async {
+                    smol::Timer::at(tick).await;
+                    None
+                };
+                let recv = async { Some(socket.recv_from(&mut buf).await) };
+                match recv.or(timer).await {
+                    None => {
+                        tick += Duration::from_secs(1);
+                        out[0] = PING;
+                        let to = addrs[pick(&mut rng, n, me)];
+                        if socket.send_to(&out, to).await.is_ok() {
+                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Some(Ok((_, from))) if buf[0] == PING => {
+                        out[0] = ACK;
+                        if socket.send_to(&out, from).await.is_ok() {
+                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        })
+        .detach();
+    }
+    std::thread::sleep(warm);
+    let (c0, s0) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
+    std::thread::sleep(window);
+    let (c1, s1) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
+    drop(stop);
+    threads.into_iter().for_each(|t| drop(t.join()));
     Ok((c1 - c0, s1 - s0))
 }
 

@@ -152,8 +152,9 @@ fn steady_state_probe_rounds_allocate_nothing() {
     let now = pair.now;
     pair.nodes[1].join(now, &seed);
     pair.drain();
-    // Warm-up: the join's gossip drains, buffers reach their working size.
-    let warm_until = pair.now + Duration::from_secs(30);
+    // Warm-up: the join's gossip drains, its follow-up push/pulls are over (the last comes
+    // 31 probe intervals after the join), buffers reach their working size.
+    let warm_until = pair.now + Duration::from_secs(40);
     while pair.now < warm_until {
         pair.step();
     }

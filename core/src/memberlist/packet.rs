@@ -292,9 +292,9 @@ impl Memberlist {
     ) -> Option<Transmit> {
         let mut body: &[u8] = &s.packet;
         if self.config.enable_compression {
-            s.compressed.resize(s.packet.len() + 32, 0);
-            if let Ok(n) = self.lzw.compress_message(&s.packet, &mut s.compressed)
-                && n < s.packet.len()
+            if let Some(n) = self
+                .lzw
+                .compress_message_if_shorter(&s.packet, &mut s.compressed)
             {
                 body = &s.compressed[..n];
             }

@@ -110,6 +110,19 @@ impl Lzw {
         Ok(body_at + lzw_len)
     }
 
+    /// [`compress_message`](Self::compress_message) when the result is shorter than `msg`
+    /// (memberlist sends a datagram compressed only then), else `None`. `out` is resized to
+    /// hold exactly the longest result that would pay, so an input that does not compress
+    /// stops as soon as it has used that room: a ping or an ack costs a fraction of a full
+    /// compression, and the answer is the same.
+    pub fn compress_message_if_shorter(&mut self, msg: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        // The shortest header is one byte: an LZW stream longer than this never pays.
+        let room = msg.len().checked_sub(PREFIX.len() + 2)?;
+        out.resize(PREFIX.len() + MAX_STR_HEADER + room, 0);
+        let n = self.compress_message(msg, out).ok()?;
+        (n < msg.len()).then_some(n)
+    }
+
     /// [`compress_message`](Self::compress_message), for stream messages. The same since the
     /// compressor keeps no tables between messages; kept for callers written when it did.
     pub fn compress_message_once(
@@ -564,6 +577,25 @@ mod tests {
                 );
                 proptest::prop_assert!(too_large);
             }
+        }
+
+        /// A datagram is sent compressed exactly when the compressed message is shorter, and
+        /// then with the same bytes, whether or not the room stops the encoder early.
+        #[test]
+        fn compress_if_shorter_agrees_with_a_full_compression(
+            input in proptest::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+                proptest::collection::vec(0u8..3, 0..1_500),
+            ],
+        ) {
+            let mut full = alloc::vec![0u8; input.len() * 3 / 2 + 64];
+            let n = Lzw::new().compress_message(&input, &mut full).ok();
+            let want = n.filter(|&n| n < input.len()).map(|n| full[..n].to_vec());
+            let mut out = Vec::new();
+            let got = Lzw::new()
+                .compress_message_if_shorter(&input, &mut out)
+                .map(|n| out[..n].to_vec());
+            proptest::prop_assert_eq!(got, want);
         }
 
         /// A buffer too small is an error, never a panic or a write past it.
