@@ -291,13 +291,12 @@ impl Memberlist {
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
         let mut body: &[u8] = &s.packet;
-        if self.config.enable_compression {
-            if let Some(n) = self
+        if self.config.enable_compression
+            && let Some(n) = self
                 .lzw
                 .compress_message_if_shorter(&s.packet, &mut s.compressed)
-            {
-                body = &s.compressed[..n];
-            }
+        {
+            body = &s.compressed[..n];
         }
         buf.clear();
         let label = &self.config.label;
