@@ -930,7 +930,7 @@ impl Memberlist {
         let anyone = self
             .members
             .iter()
-            .any(|n| *n.name != *self.name && n.state == MemberState::Alive);
+            .any(|n| n.name() != &*self.name && n.state == MemberState::Alive);
         if anyone && self.queue.has_notify() {
             self.leave_deadline = Some(now + timeout);
         } else {
@@ -1121,9 +1121,9 @@ impl Memberlist {
         }
         let n = self.members.get(i);
         Some(crate::MemberView {
-            name: &n.name,
+            name: n.name(),
             addr: n.socket_addr()?,
-            meta: &n.meta,
+            meta: n.meta(),
             incarnation: n.incarnation,
             state: n.state,
             vsn: n.vsn,
@@ -1135,9 +1135,9 @@ impl Memberlist {
     pub fn member_views(&self) -> impl Iterator<Item = crate::MemberView<'_>> + '_ {
         self.members.iter().filter_map(|n| {
             Some(crate::MemberView {
-                name: &n.name,
+                name: n.name(),
                 addr: n.socket_addr()?,
-                meta: &n.meta,
+                meta: n.meta(),
                 incarnation: n.incarnation,
                 state: n.state,
                 vsn: n.vsn,
