@@ -809,7 +809,7 @@ impl Memberlist {
             let mut key = alloc::string::String::with_capacity(name.len() + 1);
             key.push('\u{1}');
             key.push_str(name);
-            key.into_boxed_str()
+            key
         });
         // An extension may wrap the application's broadcast (rumor's relay envelope); its own
         // broadcasts, queued while it runs, are not passed back to it.
@@ -821,7 +821,7 @@ impl Memberlist {
         msg.push(MessageType::User as u8);
         msg.extend_from_slice(body);
         self.user_queue
-            .push_tracked(key, Bytes::from(msg), false, track);
+            .push_tracked(key.as_deref(), Bytes::from(msg), false, track);
         id
     }
 

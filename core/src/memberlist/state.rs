@@ -444,10 +444,13 @@ impl Memberlist {
     /// or moved, memberlist's `IPAllowed` on the address it announces.
     fn alive_allowed(&self, a: &Alive<'_>) -> bool {
         let ip = a.addr.ip();
-        let known = self.members.find(a.node).map(|i| self.members.get(i));
-        let moved = known.is_none_or(|n| n.addr() != a.addr || n.port != a.port);
-        // This node's own address is never refused: a node always knows itself.
-        let checked = moved && a.node != &*self.name && !self.config.cidrs_allowed.is_empty();
+        // This node's own address is never refused: a node always knows itself. The table
+        // is searched only when there is a rule to apply (a push/pull merges thousands).
+        let moved = || {
+            let known = self.members.find(a.node).map(|i| self.members.get(i));
+            known.is_none_or(|n| n.addr() != a.addr || n.port != a.port)
+        };
+        let checked = !self.config.cidrs_allowed.is_empty() && a.node != &*self.name && moved();
         if checked && !ip.is_some_and(|ip| self.ip_allowed(ip)) {
             return false;
         }
