@@ -444,8 +444,10 @@ impl Memberlist {
         self.awareness.score()
     }
 
-    /// Bytes one member costs in this node's table, besides its name and metadata on the
-    /// heap: the record and its slot in the name index.
+    /// Bytes one member costs in this node's table: the record and its slot in the name
+    /// index. Its address, name and metadata are in the record when they total 22 bytes or
+    /// less (an IPv4 address, a name like `node-1234`, a few bytes of metadata), else on the
+    /// heap besides.
     pub fn member_entry_bytes() -> usize {
         core::mem::size_of::<Node>() + core::mem::size_of::<u32>()
     }

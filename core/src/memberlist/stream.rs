@@ -774,11 +774,16 @@ impl Memberlist {
         }
         let me = self.name.clone();
         // Room for the members this list adds, counted, not claimed: a list of known or
-        // refused members reserves nothing that would stay.
-        let new = states
-            .iter()
-            .filter(|s| s.state == NodeState::Alive && self.members.find(s.name).is_none())
-            .count();
+        // refused members reserves nothing that would stay. A joiner that knows only itself
+        // need not look each one up (at most one too many).
+        let alive = states.iter().filter(|s| s.state == NodeState::Alive);
+        let new = if self.members.len() <= 1 {
+            alive.count()
+        } else {
+            alive
+                .filter(|s| self.members.find(s.name).is_none())
+                .count()
+        };
         self.members.reserve(new);
         let mut oversized = None;
         for s in states {
