@@ -40,6 +40,9 @@ impl Default for LinkModel {
 /// Index of a simulated node.
 pub type NodeId = usize;
 
+/// An event and when its node produced it.
+type TimedEvent = (Instant, Event);
+
 /// One-way latencies between regions, for a network that is not uniform: datagrams from a
 /// node in region `a` to one in region `b` take `one_way[a][b]` (plus the link's jitter)
 /// instead of [`LinkModel::latency`].
@@ -224,8 +227,10 @@ impl Sim {
 
     /// Gives every node the whole member table at once, as if each had just joined through a
     /// node that knew everyone: a push/pull reply listing every node, merged by the joiner's
-    /// rules (nothing is re-gossiped). A formed cluster without simulating thousands of joins.
-    /// Nodes should run with `join_follow_ups: 0`, or each starts its follow-up push/pulls.
+    /// rules without re-gossiping it ([`Memberlist::join_quietly`]: in a formed cluster that
+    /// news went out long ago, and queued it would be N messages on each of N nodes). A
+    /// formed cluster without simulating thousands of joins. Nodes should run with
+    /// `join_follow_ups: 0`, or each starts its follow-up push/pulls.
     pub fn bootstrap(&mut self) {
         use rumor_core::wire::{IpBytes, NodeState, PushNodeState, PushPullWriter, push_pull_len};
         let selves: Vec<Member> = self
@@ -258,8 +263,11 @@ impl Sim {
         reply.truncate(len);
         let n = self.nodes.len();
         let now = self.now;
-        let learn = |i: usize, c: &mut Memberlist| {
-            c.join(now, &[Self::addr_of((i + 1) % n)]);
+        let keep = self.keep_events;
+        // Like any run loop, drain a node's events right after its input: held until every
+        // node has merged, N joins per node would cost more than the tables themselves.
+        let learn = |i: usize, c: &mut Memberlist, kept: &mut Vec<TimedEvent>| {
+            c.join_quietly(now, &[Self::addr_of((i + 1) % n)]);
             let mut stream = None;
             while let Some(cmd) = c.poll_stream() {
                 if let StreamCommand::Connect { id, .. } = cmd {
@@ -271,19 +279,25 @@ impl Sim {
             let _ = c.handle_stream(now, id, StreamInput::Data(&reply));
             let _ = c.handle_stream(now, id, StreamInput::Closed);
             while c.poll_stream().is_some() {}
+            kept.extend(
+                std::iter::from_fn(|| c.poll_event())
+                    .filter(keep)
+                    .map(|e| (now, e)),
+            );
         };
         // The nodes are independent until their outputs are routed: merge on every core.
-        let mut cores: Vec<(usize, Memberlist)> = (0..n)
-            .filter_map(|i| self.nodes[i].core.take().map(|c| (i, c)))
+        let mut cores: Vec<(usize, Memberlist, Vec<TimedEvent>)> = (0..n)
+            .filter_map(|i| self.nodes[i].core.take().map(|c| (i, c, Vec::new())))
             .collect();
         let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
         let chunk = cores.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
             for part in cores.chunks_mut(chunk) {
-                scope.spawn(|| part.iter_mut().for_each(|(i, c)| learn(*i, c)));
+                scope.spawn(|| part.iter_mut().for_each(|(i, c, k)| learn(*i, c, k)));
             }
         });
-        for (i, c) in cores {
+        for (i, c, kept) in cores {
+            self.nodes[i].events.extend(kept);
             self.nodes[i].core = Some(c);
             self.after_input(i);
         }

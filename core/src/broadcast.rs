@@ -3,7 +3,9 @@
 //! Each message is handed out at most `retransmit_mult * ceil(log10(n + 1))` times, fewest
 //! transmissions first, then largest first, then newest first. A message about a member
 //! replaces any queued message about the same member. Messages are encoded once and shared
-//! (`Bytes`), so piggybacking copies no message and allocates nothing.
+//! (`Bytes`), so piggybacking copies no message and allocates nothing. A message is stored
+//! once, its key with it: a member's name is found inside the message about it, and only a
+//! key the message does not contain (a user broadcast's name) is stored, in front of it.
 //!
 //! Beyond memberlist, a message that waited longer than a stale age leaves the queue (see
 //! [`BroadcastQueue::prune`]): with fewest-transmits-first, a backlog of never-sent messages
@@ -11,7 +13,6 @@
 //! transmission, for minutes; dropping what the epidemic had ample time to spread keeps fresh
 //! news fast, and push/pull repairs anything a drop missed.
 
-use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
@@ -24,10 +25,10 @@ use hashbrown::HashTable;
 use crate::time::Instant;
 
 /// The key of the keyed item in `slot` (empty if there is none).
-fn slab_key(slab: &[Option<Item>], slot: u32) -> &str {
+fn slab_key(slab: &[Option<Item>], slot: u32) -> &[u8] {
     match slab.get(slot as usize) {
-        Some(Some(Item { key: Some(k), .. })) => k,
-        _ => "",
+        Some(Some(it)) => it.key().unwrap_or_default(),
+        _ => &[],
     }
 }
 
@@ -37,20 +38,82 @@ pub(crate) fn retransmit_limit(retransmit_mult: u32, n: usize) -> u32 {
     retransmit_mult * scale
 }
 
-/// Order of the queue (memberlist's btree): fewest transmits first, then largest, then newest.
-type Order = (u32, Reverse<usize>, Reverse<u64>);
+/// Order of the queue (memberlist's btree): fewest transmits first, then largest (the
+/// message's length), then newest.
+type Order = (u32, Reverse<u32>, Reverse<u64>);
 
 #[derive(Debug)]
 struct Item {
-    /// Messages with the same key replace each other (memberlist keys by node name).
-    key: Option<Box<str>>,
-    msg: Bytes,
+    /// The message, after its key if the key is not inside it.
+    buf: Bytes,
+    /// Where the message starts in `buf`.
+    msg_at: u32,
+    /// The key's place in `buf`: messages with the same key replace each other (memberlist
+    /// keys by node name).
+    key_at: u32,
+    key_len: u32,
+    keyed: bool,
     /// Raise [`BroadcastQueue::take_notified`] when this item leaves the queue.
     notify: bool,
     /// Report this id in [`BroadcastQueue::finished`] when the item leaves the queue.
     track: Option<u64>,
     /// Its place in the order.
     order: Order,
+}
+
+impl Item {
+    /// Stores `msg` with `key`: where the key occurs in the message (a member's name in the
+    /// message about it), as that range; else in front of the message, in one allocation.
+    fn new(key: Option<&str>, msg: Bytes, notify: bool, track: Option<u64>, order: Order) -> Self {
+        let mut item = Self {
+            buf: msg,
+            msg_at: 0,
+            key_at: 0,
+            key_len: 0,
+            keyed: key.is_some(),
+            notify,
+            track,
+            order,
+        };
+        let Some(key) = key.map(str::as_bytes) else {
+            return item;
+        };
+        item.key_len = key.len() as u32;
+        let inside = if key.is_empty() {
+            Some(0)
+        } else {
+            item.buf.windows(key.len()).position(|w| w == key)
+        };
+        match inside {
+            Some(at) => item.key_at = at as u32,
+            None => {
+                let mut buf = alloc::vec::Vec::with_capacity(key.len() + item.buf.len());
+                buf.extend_from_slice(key);
+                buf.extend_from_slice(&item.buf);
+                item.buf = Bytes::from(buf);
+                item.msg_at = key.len() as u32;
+            }
+        }
+        item
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        let at = self.key_at as usize;
+        self.keyed
+            .then(|| &self.buf[at..at + self.key_len as usize])
+    }
+
+    /// The message, shared.
+    fn msg(&self) -> Bytes {
+        match self.msg_at {
+            0 => self.buf.clone(),
+            at => self.buf.slice(at as usize..),
+        }
+    }
+
+    fn msg_len(&self) -> usize {
+        self.buf.len() - self.msg_at as usize
+    }
 }
 
 /// A message's birth, in queueing order: `prune` drops from the front.
@@ -67,9 +130,9 @@ struct Birth {
 /// transmission touches no string.
 #[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    order: BTreeMap<Order, usize>,
+    order: BTreeMap<Order, u32>,
     slab: Vec<Option<Item>>,
-    free: Vec<usize>,
+    free: Vec<u32>,
     /// Slots of keyed items, hashed by key (the key itself lives only in the slab).
     by_key: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
@@ -78,7 +141,7 @@ pub(crate) struct BroadcastQueue {
     clock: Instant,
     next_id: u64,
     notified: bool,
-    requeue: Vec<usize>,
+    requeue: Vec<u32>,
     /// Tracked items that left the queue, and why.
     finished: Vec<(u64, BroadcastOutcome)>,
     /// Most messages held (0: no bound); beyond it the most-sent message gives way.
@@ -112,37 +175,32 @@ pub enum BroadcastOutcome {
 impl BroadcastQueue {
     /// Queues `msg`, replacing a queued message with the same `key`.
     pub(crate) fn push(&mut self, key: Option<&str>, msg: Bytes, notify: bool) {
-        self.push_tracked(key.map(Box::from), msg, notify, None);
+        self.push_tracked(key, msg, notify, None);
     }
 
     /// [`push`](Self::push), reporting `track` in [`finished`](Self::finished) when the message
     /// leaves the queue.
     pub(crate) fn push_tracked(
         &mut self,
-        key: Option<Box<str>>,
+        key: Option<&str>,
         msg: Bytes,
         notify: bool,
         track: Option<u64>,
     ) {
-        if let Some(k) = &key
-            && let Some(slot) = self.find(k)
+        if let Some(k) = key
+            && let Some(slot) = self.find(k.as_bytes())
         {
             self.remove(slot, BroadcastOutcome::Replaced);
         }
         self.next_id += 1;
-        let order = (0, Reverse(msg.len()), Reverse(self.next_id));
-        let hash = key.as_deref().map(|k| self.hasher.hash_one(k));
-        let item = Item {
-            key,
-            msg,
-            notify,
-            track,
-            order,
-        };
+        let len = u32::try_from(msg.len()).unwrap_or(u32::MAX);
+        let order = (0, Reverse(len), Reverse(self.next_id));
+        let hash = key.map(|k| self.hasher.hash_one(k.as_bytes()));
+        let item = Item::new(key, msg, notify, track, order);
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slab[slot] = Some(item);
-                slot
+                self.slab[slot as usize] = Some(item);
+                slot as usize
             }
             None => {
                 self.slab.push(Some(item));
@@ -154,13 +212,13 @@ impl BroadcastQueue {
             self.by_key
                 .insert_unique(hash, slot as u32, |&j| hasher.hash_one(slab_key(slab, j)));
         }
-        self.order.insert(order, slot);
+        self.order.insert(order, slot as u32);
         // Over the bound, the message sent most often (nearest its end anyway) goes.
         while self.cap > 0 && self.order.len() > self.cap {
             let Some((_, &victim)) = self.order.last_key_value() else {
                 break;
             };
-            self.remove(victim, BroadcastOutcome::Expired);
+            self.remove(victim as usize, BroadcastOutcome::Expired);
         }
         self.births.push_back(Birth {
             at: self.clock,
@@ -180,7 +238,7 @@ impl BroadcastQueue {
     }
 
     /// The slot of the item queued under `key`.
-    fn find(&self, key: &str) -> Option<usize> {
+    fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
         let slab = &self.slab;
         self.by_key
@@ -195,14 +253,14 @@ impl BroadcastQueue {
         if let Some(id) = item.track {
             self.finished.push((id, why));
         }
-        if let Some(k) = &item.key {
-            let hash = self.hasher.hash_one(&**k);
+        if let Some(k) = item.key() {
+            let hash = self.hasher.hash_one(k);
             if let Ok(e) = self.by_key.find_entry(hash, |&j| j as usize == slot) {
                 e.remove();
             }
         }
         self.order.remove(&item.order);
-        self.free.push(slot);
+        self.free.push(slot as u32);
         self.notified |= item.notify;
         Some(item)
     }
@@ -272,6 +330,7 @@ impl BroadcastQueue {
                 Some(f) if f > 0 => f,
                 _ => break,
             };
+            let free = u32::try_from(free).unwrap_or(u32::MAX);
             let from = (t, Reverse(free), Reverse(u64::MAX));
             let to = (t, Reverse(0), Reverse(0));
             let Some((&order, &slot)) = self.order.range(from..=to).next() else {
@@ -279,22 +338,22 @@ impl BroadcastQueue {
                 continue;
             };
             self.order.remove(&order);
-            let Some(item) = self.slab.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(item) = self.slab.get_mut(slot as usize).and_then(Option::as_mut) else {
                 continue;
             };
-            used += overhead + item.msg.len();
-            out.push(item.msg.clone());
+            used += overhead + item.msg_len();
+            out.push(item.msg());
             if order.0 + 1 >= transmit_limit {
                 // Already out of the order; `remove` unlinks the rest.
                 item.order = order;
-                self.remove(slot, BroadcastOutcome::Sent);
+                self.remove(slot as usize, BroadcastOutcome::Sent);
             } else {
                 item.order = (order.0 + 1, order.1, order.2);
                 self.requeue.push(slot);
             }
         }
         for slot in self.requeue.drain(..) {
-            if let Some(Some(item)) = self.slab.get(slot) {
+            if let Some(Some(item)) = self.slab.get(slot as usize) {
                 self.order.insert(item.order, slot);
             }
         }
@@ -372,6 +431,27 @@ mod tests {
         assert!(q.take_notified(), "AAA reached its limit");
         assert_eq!(q.len(), 1);
         assert!(!q.has_notify());
+    }
+
+    #[test]
+    fn one_copy_of_message_and_key() {
+        let mut q = BroadcastQueue::default();
+        // A member's name inside the message about it: the key is that range.
+        q.push(Some("node-7"), Bytes::from_static(b"\x04..node-7.."), false);
+        // A key the message lacks goes in front of it, in the same allocation.
+        q.push(Some("\x01name"), Bytes::from_static(b"\x08payload"), false);
+        let items: Vec<_> = q.slab.iter().flatten().collect();
+        assert_eq!((items[0].msg_at, items[0].key()), (0, Some(&b"node-7"[..])));
+        assert_eq!(items[1].key(), Some(&b"\x01name"[..]));
+        assert_eq!(&items[1].msg()[..], b"\x08payload");
+        // Replacement finds both keys.
+        q.push(Some("node-7"), Bytes::from_static(b"node-7 again"), false);
+        q.push(Some("\x01name"), Bytes::from_static(b"\x08other"), false);
+        assert_eq!(q.len(), 2);
+        let mut out = Vec::new();
+        q.take(0, 100, 1, &mut out);
+        assert_eq!(out, [&b"node-7 again"[..], b"\x08other"]);
+        assert_eq!(q.len(), 0);
     }
 
     #[test]

@@ -447,8 +447,10 @@ impl Memberlist {
         self.awareness.score()
     }
 
-    /// Bytes one member costs in this node's table, besides its name and metadata on the
-    /// heap: the record and its slot in the name index.
+    /// Bytes one member costs in this node's table: the record and its slot in the name
+    /// index. Its address, name and metadata are in the record when they total 22 bytes or
+    /// less (an IPv4 address, a name like `node-1234`, a few bytes of metadata), else on the
+    /// heap besides.
     pub fn member_entry_bytes() -> usize {
         core::mem::size_of::<Node>() + core::mem::size_of::<u32>()
     }
@@ -824,7 +826,7 @@ impl Memberlist {
             let mut key = alloc::string::String::with_capacity(name.len() + 1);
             key.push('\u{1}');
             key.push_str(name);
-            key.into_boxed_str()
+            key
         });
         // An extension may wrap the application's broadcast (rumor's relay envelope); its own
         // broadcasts, queued while it runs, are not passed back to it.
@@ -836,7 +838,7 @@ impl Memberlist {
         msg.push(MessageType::User as u8);
         msg.extend_from_slice(body);
         self.user_queue
-            .push_tracked(key, Bytes::from(msg), false, track);
+            .push_tracked(key.as_deref(), Bytes::from(msg), false, track);
         id
     }
 
@@ -945,7 +947,7 @@ impl Memberlist {
         let anyone = self
             .members
             .iter()
-            .any(|n| *n.name != *self.name && n.state == MemberState::Alive);
+            .any(|n| n.name() != &*self.name && n.state == MemberState::Alive);
         if anyone && self.queue.has_notify() {
             self.leave_deadline = Some(now + timeout);
         } else {
@@ -1136,9 +1138,9 @@ impl Memberlist {
         }
         let n = self.members.get(i);
         Some(crate::MemberView {
-            name: &n.name,
+            name: n.name(),
             addr: n.socket_addr()?,
-            meta: &n.meta,
+            meta: n.meta(),
             incarnation: n.incarnation,
             state: n.state,
             vsn: n.vsn,
@@ -1150,9 +1152,9 @@ impl Memberlist {
     pub fn member_views(&self) -> impl Iterator<Item = crate::MemberView<'_>> + '_ {
         self.members.iter().filter_map(|n| {
             Some(crate::MemberView {
-                name: &n.name,
+                name: n.name(),
                 addr: n.socket_addr()?,
-                meta: &n.meta,
+                meta: n.meta(),
                 incarnation: n.incarnation,
                 state: n.state,
                 vsn: n.vsn,

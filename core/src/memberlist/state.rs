@@ -16,23 +16,124 @@ use crate::suspicion::{Suspicion, suspicion_timeout};
 use crate::time::Instant;
 use crate::wire::{Alive, Dead, Encode, IpBytes, Suspect, Vsn};
 
-/// One member as this node knows it. About 80 bytes plus the name's heap allocation.
-#[derive(Debug)]
-pub(in crate::memberlist) struct Node {
-    pub(in crate::memberlist) name: Box<str>,
-    pub(in crate::memberlist) addr: IpBytes,
-    pub(in crate::memberlist) port: u16,
-    pub(in crate::memberlist) meta: Box<[u8]>,
-    pub(in crate::memberlist) incarnation: u32,
-    pub(in crate::memberlist) state: MemberState,
-    pub(in crate::memberlist) state_change: Instant,
-    pub(in crate::memberlist) vsn: Vsn,
-    pub(in crate::memberlist) suspicion: Option<Box<Suspicion>>,
+/// Bytes kept in place by [`Packed`]: an IPv4 address, a name like `node-1234` and a few
+/// bytes of metadata fit, so most members cost no allocation of their own.
+const INLINE: usize = 22;
+
+/// A member's address, name and metadata, one after the other: in place when they fit in
+/// [`INLINE`] bytes, else in one allocation (24 bytes either way; three boxes cost 48 bytes
+/// and three allocations of at least 32 bytes each).
+#[derive(Debug, Clone)]
+enum Packed {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
 }
 
+impl Packed {
+    fn new(parts: [&[u8]; 3]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= INLINE {
+            let mut buf = [0; INLINE];
+            let mut at = 0;
+            for p in parts {
+                buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            return Self::Inline {
+                len: len as u8,
+                buf,
+            };
+        }
+        Self::Heap(parts.concat().into_boxed_slice())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, buf } => &buf[..usize::from(*len)],
+            Self::Heap(b) => b,
+        }
+    }
+}
+
+/// One member as this node knows it: 56 bytes, with its address, name and metadata in place
+/// when they are short (see [`Packed`]), the rest on the heap.
+#[derive(Debug)]
+pub(in crate::memberlist) struct Node {
+    /// Address bytes, then the name, then the metadata.
+    packed: Packed,
+    pub(in crate::memberlist) state_change: Instant,
+    pub(in crate::memberlist) suspicion: Option<Box<Suspicion>>,
+    pub(in crate::memberlist) incarnation: u32,
+    /// Bytes of the name (at most [`MAX_NAME`]).
+    name_len: u16,
+    pub(in crate::memberlist) port: u16,
+    pub(in crate::memberlist) vsn: Vsn,
+    /// Bytes of the address: 0, 4 or 16.
+    addr_len: u8,
+    pub(in crate::memberlist) state: MemberState,
+}
+
+/// The longest member name the table holds, above any `Limits::max_name` allowed.
+const MAX_NAME: usize = u16::MAX as usize;
+
 impl Node {
+    /// A member at incarnation 0, dead until an alive says otherwise. `name` is at most
+    /// [`MAX_NAME`] bytes (`Limits::max_name` is at most 16 KiB).
+    pub(in crate::memberlist) fn new(
+        name: &str,
+        addr: IpBytes,
+        port: u16,
+        meta: &[u8],
+        vsn: Vsn,
+        now: Instant,
+    ) -> Self {
+        let name = &name.as_bytes()[..name.len().min(MAX_NAME)];
+        let addr = addr.as_bytes();
+        Self {
+            packed: Packed::new([addr, name, meta]),
+            state_change: now,
+            suspicion: None,
+            incarnation: 0,
+            name_len: name.len() as u16,
+            port,
+            vsn,
+            addr_len: addr.len() as u8,
+            state: MemberState::Dead,
+        }
+    }
+
+    /// The name's bytes (the name index hashes and compares these).
+    pub(in crate::memberlist) fn name_bytes(&self) -> &[u8] {
+        let at = usize::from(self.addr_len);
+        &self.packed.bytes()[at..at + usize::from(self.name_len)]
+    }
+
+    pub(in crate::memberlist) fn name(&self) -> &str {
+        // Stored from a `&str`, whole: always valid.
+        core::str::from_utf8(self.name_bytes()).unwrap_or_default()
+    }
+
+    pub(in crate::memberlist) fn meta(&self) -> &[u8] {
+        let at = usize::from(self.addr_len) + usize::from(self.name_len);
+        &self.packed.bytes()[at..]
+    }
+
+    pub(in crate::memberlist) fn addr(&self) -> IpBytes {
+        IpBytes::new(&self.packed.bytes()[..usize::from(self.addr_len)]).unwrap_or(IpBytes::EMPTY)
+    }
+
+    /// Replaces the address and metadata (the name stays).
+    pub(in crate::memberlist) fn set_addr_meta(&mut self, addr: IpBytes, meta: &[u8]) {
+        if addr == self.addr() && meta == self.meta() {
+            return;
+        }
+        let addr = addr.as_bytes();
+        self.packed = Packed::new([addr, self.name_bytes(), meta]);
+        self.addr_len = addr.len() as u8;
+    }
+
     pub(in crate::memberlist) fn socket_addr(&self) -> Option<SocketAddr> {
-        let ip: IpAddr = self.addr.ip()?;
+        let ip: IpAddr = self.addr().ip()?;
         Some(SocketAddr::new(ip, self.port))
     }
 
@@ -42,11 +143,11 @@ impl Node {
 
     pub(in crate::memberlist) fn snapshot(&self) -> Member {
         Member {
-            name: self.name.clone(),
+            name: Box::from(self.name()),
             addr: self
                 .socket_addr()
                 .unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), self.port)),
-            meta: self.meta.clone(),
+            meta: Box::from(self.meta()),
             incarnation: self.incarnation,
             state: self.state,
             vsn: self.vsn,
@@ -60,6 +161,9 @@ pub(in crate::memberlist) struct Members {
     nodes: alloc::vec::Vec<Node>,
     index: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
+    /// Members in [`MemberState::Dead`]: while there are none, a search for the recently
+    /// dead among thousands of members can be skipped (see `Memberlist::gossip`).
+    dead: usize,
 }
 
 impl Members {
@@ -72,14 +176,17 @@ impl Members {
     pub(in crate::memberlist) fn reserve(&mut self, additional: usize) {
         self.nodes.reserve(additional);
         let (nodes, hasher) = (&self.nodes, &self.hasher);
-        self.index
-            .reserve(additional, |&j| hasher.hash_one(&*nodes[j as usize].name));
+        self.index.reserve(additional, |&j| {
+            hasher.hash_one(nodes[j as usize].name_bytes())
+        });
     }
 
     pub(in crate::memberlist) fn find(&self, name: &str) -> Option<usize> {
-        let hash = self.hasher.hash_one(name);
+        let hash = self.hasher.hash_one(name.as_bytes());
         self.index
-            .find(hash, |&i| &*self.nodes[i as usize].name == name)
+            .find(hash, |&i| {
+                self.nodes[i as usize].name_bytes() == name.as_bytes()
+            })
             .map(|&i| i as usize)
     }
 
@@ -89,6 +196,26 @@ impl Members {
 
     pub(in crate::memberlist) fn get_mut(&mut self, i: usize) -> &mut Node {
         &mut self.nodes[i]
+    }
+
+    /// Sets member `i`'s state (states change only here, so the dead are counted).
+    pub(in crate::memberlist) fn set_state(&mut self, i: usize, state: MemberState) {
+        let node = &mut self.nodes[i];
+        let was_dead = node.state == MemberState::Dead;
+        node.state = state;
+        let dead = state == MemberState::Dead;
+        if was_dead != dead {
+            if dead {
+                self.dead += 1;
+            } else {
+                self.dead -= 1;
+            }
+        }
+    }
+
+    /// Number of members in [`MemberState::Dead`].
+    pub(in crate::memberlist) fn dead(&self) -> usize {
+        self.dead
     }
 
     pub(in crate::memberlist) fn iter(&self) -> core::slice::Iter<'_, Node> {
@@ -103,17 +230,18 @@ impl Members {
         if offset != n {
             // The member at `offset` moves to the end: repoint its index entry, found by
             // position (names are compared only for lookups).
-            let hash = self.hasher.hash_one(&*self.nodes[offset].name);
+            let hash = self.hasher.hash_one(self.nodes[offset].name_bytes());
             if let Some(slot) = self.index.find_mut(hash, |&j| j as usize == offset) {
                 *slot = n as u32;
             }
         }
-        let hash = self.hasher.hash_one(&*node.name);
+        let hash = self.hasher.hash_one(node.name_bytes());
+        self.dead += usize::from(node.state == MemberState::Dead);
         self.nodes.push(node);
         self.nodes.swap(offset, n);
         let (nodes, hasher) = (&self.nodes, &self.hasher);
         self.index.insert_unique(hash, offset as u32, |&j| {
-            hasher.hash_one(&*nodes[j as usize].name)
+            hasher.hash_one(nodes[j as usize].name_bytes())
         });
         offset
     }
@@ -125,6 +253,11 @@ impl Members {
         reap: impl Fn(&Node) -> bool,
     ) {
         self.nodes.retain(|n| !reap(n));
+        self.dead = self
+            .nodes
+            .iter()
+            .filter(|n| n.state == MemberState::Dead)
+            .count();
         // Fisher-Yates, as Go's shuffleNodes.
         for i in (1..self.nodes.len()).rev() {
             let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -137,8 +270,10 @@ impl Members {
     #[cfg(test)]
     pub(in crate::memberlist) fn check_index(&self) {
         assert_eq!(self.index.len(), self.nodes.len());
+        let dead = self.nodes.iter().filter(|n| n.state == MemberState::Dead);
+        assert_eq!(self.dead, dead.count());
         for (i, n) in self.nodes.iter().enumerate() {
-            assert_eq!(self.find(&n.name), Some(i), "{}", n.name);
+            assert_eq!(self.find(n.name()), Some(i), "{}", n.name());
         }
     }
 
@@ -146,9 +281,9 @@ impl Members {
         self.index.clear();
         let (nodes, hasher) = (&self.nodes, &self.hasher);
         for (i, n) in nodes.iter().enumerate() {
-            let hash = hasher.hash_one(&*n.name);
+            let hash = hasher.hash_one(n.name_bytes());
             self.index.insert_unique(hash, i as u32, |&j| {
-                hasher.hash_one(&*nodes[j as usize].name)
+                hasher.hash_one(nodes[j as usize].name_bytes())
             });
         }
     }
@@ -224,23 +359,13 @@ impl Memberlist {
                 return;
             }
             None => {
-                let node = Node {
-                    name: Box::from(a.node),
-                    addr: a.addr,
-                    port: a.port,
-                    meta: Box::from(a.meta),
-                    incarnation: 0,
-                    state: MemberState::Dead,
-                    state_change: now,
-                    vsn: a.vsn,
-                    suspicion: None,
-                };
+                let node = Node::new(a.node, a.addr, a.port, a.meta, a.vsn, now);
                 let offset = self.rng.next_u64() as usize;
                 self.members.insert_random(node, offset)
             }
             Some(i) => {
                 let node = self.members.get(i);
-                if node.addr != a.addr || node.port != a.port {
+                if node.addr() != a.addr || node.port != a.port {
                     let reclaim = !self.config.dead_node_reclaim_time.is_zero()
                         && now.saturating_duration_since(node.state_change)
                             > self.config.dead_node_reclaim_time;
@@ -278,7 +403,7 @@ impl Memberlist {
             return;
         }
         let old_state = node.state;
-        let meta_changed = *node.meta != *a.meta;
+        let meta_changed = node.meta() != a.meta;
         self.members.get_mut(i).suspicion = None;
         if !bootstrap && is_local {
             let node = self.members.get(i);
@@ -291,18 +416,15 @@ impl Memberlist {
         if gossip {
             self.broadcast_msg(a.node, a, false);
         }
+        if self.members.get(i).state != MemberState::Alive {
+            self.members.set_state(i, MemberState::Alive);
+            self.members.get_mut(i).state_change = now;
+        }
         let node = self.members.get_mut(i);
         node.vsn = a.vsn;
         node.incarnation = a.incarnation;
-        if meta_changed {
-            node.meta = Box::from(a.meta);
-        }
-        node.addr = a.addr;
+        node.set_addr_meta(a.addr, a.meta);
         node.port = a.port;
-        if node.state != MemberState::Alive {
-            node.state = MemberState::Alive;
-            node.state_change = now;
-        }
         if matches!(old_state, MemberState::Dead | MemberState::Left) {
             let m = node.snapshot();
             crate::observe::decision!(
@@ -322,10 +444,13 @@ impl Memberlist {
     /// or moved, memberlist's `IPAllowed` on the address it announces.
     fn alive_allowed(&self, a: &Alive<'_>) -> bool {
         let ip = a.addr.ip();
-        let known = self.members.find(a.node).map(|i| self.members.get(i));
-        let moved = known.is_none_or(|n| n.addr != a.addr || n.port != a.port);
-        // This node's own address is never refused: a node always knows itself.
-        let checked = moved && a.node != &*self.name && !self.config.cidrs_allowed.is_empty();
+        // This node's own address is never refused: a node always knows itself. The table
+        // is searched only when there is a rule to apply (a push/pull merges thousands).
+        let moved = || {
+            let known = self.members.find(a.node).map(|i| self.members.get(i));
+            known.is_none_or(|n| n.addr() != a.addr || n.port != a.port)
+        };
+        let checked = !self.config.cidrs_allowed.is_empty() && a.node != &*self.name && moved();
         if checked && !ip.is_some_and(|ip| self.ip_allowed(ip)) {
             return false;
         }
@@ -407,9 +532,9 @@ impl Memberlist {
         }
         self.suspicion_timers
             .push(Reverse((susp.deadline, Box::from(s.node))));
+        self.members.set_state(i, MemberState::Suspect);
         let node = self.members.get_mut(i);
         node.incarnation = s.incarnation;
-        node.state = MemberState::Suspect;
         node.state_change = now;
         node.suspicion = Some(Box::new(susp));
         crate::observe::decision!(
@@ -507,15 +632,14 @@ impl Memberlist {
         } else {
             self.broadcast_msg(d.node, d, false);
         }
+        let (state, reason) = if d.is_leave() {
+            (MemberState::Left, LeaveReason::Left)
+        } else {
+            (MemberState::Dead, LeaveReason::Failed)
+        };
+        self.members.set_state(i, state);
         let node = self.members.get_mut(i);
         node.incarnation = d.incarnation;
-        let reason = if d.is_leave() {
-            node.state = MemberState::Left;
-            LeaveReason::Left
-        } else {
-            node.state = MemberState::Dead;
-            LeaveReason::Failed
-        };
         node.state_change = now;
         let member = node.snapshot();
         if reason == LeaveReason::Failed && !is_local {
@@ -557,10 +681,10 @@ impl Memberlist {
         };
         let node = self.members.get(i);
         let (name, addr, port, meta, vsn, inc) = (
-            node.name.clone(),
-            node.addr,
+            Box::<str>::from(node.name()),
+            node.addr(),
             node.port,
-            node.meta.clone(),
+            Box::<[u8]>::from(node.meta()),
             node.vsn,
             node.incarnation,
         );
@@ -601,17 +725,32 @@ mod tests {
     use rand_core::SeedableRng;
 
     fn node(name: &str) -> Node {
-        Node {
-            name: Box::from(name),
-            addr: IpBytes::EMPTY,
-            port: 0,
-            meta: Box::from(&b""[..]),
-            incarnation: 1,
-            state: MemberState::Alive,
-            state_change: Instant::ZERO,
-            vsn: Vsn::default(),
-            suspicion: None,
-        }
+        let mut n = Node::new(name, IpBytes::EMPTY, 0, b"", Vsn::default(), Instant::ZERO);
+        n.incarnation = 1;
+        n.state = MemberState::Alive;
+        n
+    }
+
+    #[test]
+    fn packed_entries() {
+        assert_eq!(core::mem::size_of::<Node>(), 56);
+        let v4 = IpBytes::from(core::net::Ipv4Addr::new(10, 0, 0, 1));
+        let mut n = Node::new("node-1234", v4, 7946, b"v1", Vsn::default(), Instant::ZERO);
+        assert!(matches!(n.packed, Packed::Inline { .. }));
+        assert_eq!(
+            (n.name(), n.addr(), n.meta()),
+            ("node-1234", v4, &b"v1"[..])
+        );
+        let v6 = IpBytes::from(core::net::IpAddr::from([1u16, 2, 3, 4, 5, 6, 7, 8]));
+        n.set_addr_meta(v6, b"a longer piece of metadata");
+        assert!(matches!(n.packed, Packed::Heap(_)));
+        assert_eq!((n.name(), n.addr()), ("node-1234", v6));
+        assert_eq!(n.meta(), b"a longer piece of metadata");
+        n.set_addr_meta(IpBytes::EMPTY, b"");
+        assert_eq!(
+            (n.name(), n.addr(), n.meta()),
+            ("node-1234", IpBytes::EMPTY, &b""[..])
+        );
     }
 
     #[test]
@@ -625,7 +764,7 @@ mod tests {
             }
         }
         m.check_index();
-        m.reap_and_shuffle(&mut rng, |n| n.name.ends_with('7'));
+        m.reap_and_shuffle(&mut rng, |n| n.name().ends_with('7'));
         m.check_index();
         assert_eq!(m.len(), 1800);
         assert_eq!(m.find("n17"), None);

@@ -59,6 +59,8 @@ struct JoinProgress {
     pending: usize,
     contacted: usize,
     failed: usize,
+    /// The seeds' tables are merged without re-gossiping them ([`Memberlist::join_quietly`]).
+    quiet: bool,
 }
 
 impl Streams {
@@ -209,6 +211,19 @@ impl Memberlist {
     /// Joins the cluster through `seeds`: a push/pull with `join = true` with each.
     /// [`Event::JoinFinished`] with the returned id reports how many answered.
     pub fn join(&mut self, now: Instant, seeds: &[SocketAddr]) -> u64 {
+        self.join_with(now, seeds, false)
+    }
+
+    /// [`join`](Self::join) into a cluster that already knows everything the seeds will send:
+    /// their tables are merged without being re-gossiped, whatever `join_follow_ups` says.
+    /// This is the simulator's shortcut to a formed cluster (every node given the whole table
+    /// at once): re-gossiping would queue, on each of N nodes, N messages that a formed
+    /// cluster sent long ago.
+    pub fn join_quietly(&mut self, now: Instant, seeds: &[SocketAddr]) -> u64 {
+        self.join_with(now, seeds, true)
+    }
+
+    fn join_with(&mut self, now: Instant, seeds: &[SocketAddr], quiet: bool) -> u64 {
         self.next_join_id += 1;
         let id = self.next_join_id;
         let mut pending = 0;
@@ -224,6 +239,7 @@ impl Memberlist {
             pending,
             contacted: 0,
             failed,
+            quiet,
         });
         self.finish_joins();
         id
@@ -354,10 +370,10 @@ impl Memberlist {
             .members
             .iter()
             .map(|n| PushNodeState {
-                name: &n.name,
-                addr: n.addr,
+                name: n.name(),
+                addr: n.addr(),
                 port: n.port,
-                meta: &n.meta,
+                meta: n.meta(),
                 incarnation: n.incarnation,
                 state: match n.state {
                     MemberState::Alive => NodeState::Alive,
@@ -693,7 +709,9 @@ impl Memberlist {
                 // A joiner re-gossips the table its seed sent only when no follow-up
                 // push/pulls will close the gaps gossip leaves (memberlist's behaviour, which
                 // always re-gossips): with them, the news would be sent twice.
-                let regossip = join_id.is_none() || self.config.join_follow_ups == 0;
+                let quiet = join_id
+                    .is_some_and(|id| self.streams.joins.iter().any(|j| j.id == id && j.quiet));
+                let regossip = join_id.is_none() || (self.config.join_follow_ups == 0 && !quiet);
                 let r = self.merge_remote(now, &states, parts, peer, regossip);
                 if let Some(i) = self.streams.position(id) {
                     let opened = self.streams.list[i].opened;
@@ -762,11 +780,16 @@ impl Memberlist {
         }
         let me = self.name.clone();
         // Room for the members this list adds, counted, not claimed: a list of known or
-        // refused members reserves nothing that would stay.
-        let new = states
-            .iter()
-            .filter(|s| s.state == NodeState::Alive && self.members.find(s.name).is_none())
-            .count();
+        // refused members reserves nothing that would stay. A joiner that knows only itself
+        // need not look each one up (at most one too many).
+        let alive = states.iter().filter(|s| s.state == NodeState::Alive);
+        let new = if self.members.len() <= 1 {
+            alive.count()
+        } else {
+            alive
+                .filter(|s| self.members.find(s.name).is_none())
+                .count()
+        };
         self.members.reserve(new);
         let mut oversized = None;
         for s in states {
