@@ -200,7 +200,10 @@ func main() {
 	// again, up to three times in all; the retries are reported.
 	start := time.Now()
 	retries := 0
-	for _, m := range nodes[1:] {
+	for i, m := range nodes[1:] {
+		if (i+1)%100 == 0 {
+			fmt.Fprintf(os.Stderr, "cluster: %d of %d joined after %.1f s\n", i+1, *n-1, time.Since(start).Seconds())
+		}
 		for attempt := 1; ; attempt++ {
 			_, err := m.Join([]string{seed})
 			if err == nil {
