@@ -29,6 +29,10 @@
 //! own, so the datagram count is that child's alone; otherwise it is the host's (marked).
 //! rumor's nodes run on a two-worker tokio runtime by default, like Go with GOMAXPROCS=2.
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
+use cpu::process_cpu;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -539,21 +543,6 @@ fn departure(
     }
 }
 
-fn cpu() -> Duration {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(
-        Duration::ZERO,
-        |u| {
-            let t = |tv: nix::sys::time::TimeVal| {
-                Duration::new(
-                    tv.tv_sec().max(0) as u64,
-                    (tv.tv_usec().max(0) as u32) * 1000,
-                )
-            };
-            t(u.user_time()) + t(u.system_time())
-        },
-    )
-}
-
 /// A number from `/proc/self/status` (`VmRSS` in KB, `Threads`).
 fn status(key: &str) -> f64 {
     let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -647,7 +636,7 @@ fn child(args: &Args) -> io::Result<Value> {
 
     std::thread::sleep(Duration::from_secs(args.settle));
     let (cpu0, udp0, tcp0, dg0, t0) = (
-        cpu(),
+        process_cpu(),
         udp.load(Ordering::Relaxed),
         tcp.load(Ordering::Relaxed),
         udp_out(),
@@ -655,7 +644,7 @@ fn child(args: &Args) -> io::Result<Value> {
     );
     std::thread::sleep(Duration::from_secs(args.steady));
     let (cpu1, udp1, tcp1, dg1) = (
-        cpu(),
+        process_cpu(),
         udp.load(Ordering::Relaxed),
         tcp.load(Ordering::Relaxed),
         udp_out(),

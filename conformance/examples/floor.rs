@@ -9,9 +9,14 @@
 //!     [N] [SECONDS] [tokio|smol|mio]
 //! ```
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
+use cpu::process_cpu;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The size of a memberlist ping or ack with a short node name, about.
@@ -74,7 +79,7 @@ fn tokio_floor(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
     let n = addrs.len();
     let start = tokio::time::Instant::now();
     for (me, socket) in sockets.into_iter().enumerate() {
@@ -95,14 +100,14 @@ fn tokio_floor(
                         out[0] = PING;
                         let to = addrs[pick(&mut rng, n, me)];
                         if socket.send_to(&out, to).await.is_ok() {
-                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            sent.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     r = socket.recv_from(&mut buf) => {
                         if let Ok((_, from)) = r && buf[0] == PING {
                             out[0] = ACK;
                             if socket.send_to(&out, from).await.is_ok() {
-                                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                sent.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }
@@ -110,12 +115,18 @@ fn tokio_floor(
             }
         });
     }
-    std::thread::sleep(warm);
-    let (c0, s0) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
-    std::thread::sleep(window);
-    let (c1, s1) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
+    let r = measure(&sent, warm, window);
     rt.shutdown_background();
-    Ok((c1 - c0, s1 - s0))
+    Ok(r)
+}
+
+/// After `warm`, the CPU time and the datagrams counted in `sent` over `window`.
+fn measure(sent: &AtomicU64, warm: Duration, window: Duration) -> (Duration, u64) {
+    std::thread::sleep(warm);
+    let (c0, s0) = (process_cpu(), sent.load(Ordering::Relaxed));
+    std::thread::sleep(window);
+    let (c1, s1) = (process_cpu(), sent.load(Ordering::Relaxed));
+    (c1 - c0, s1 - s0)
 }
 
 /// async-io (smol's and async-std's reactor) under a two-thread smol executor, as the
@@ -137,7 +148,7 @@ fn smol_floor(
             })
         })
         .collect();
-    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
     let n = addrs.len();
     let start = Instant::now();
     for (me, socket) in sockets.into_iter().enumerate() {
@@ -161,13 +172,13 @@ fn smol_floor(
                         out[0] = PING;
                         let to = addrs[pick(&mut rng, n, me)];
                         if socket.send_to(&out, to).await.is_ok() {
-                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            sent.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     Some(Ok((_, from))) if buf[0] == PING => {
                         out[0] = ACK;
                         if socket.send_to(&out, from).await.is_ok() {
-                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            sent.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     Some(_) => {}
@@ -176,13 +187,10 @@ fn smol_floor(
         })
         .detach();
     }
-    std::thread::sleep(warm);
-    let (c0, s0) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
-    std::thread::sleep(window);
-    let (c1, s1) = (cpu(), sent.load(std::sync::atomic::Ordering::Relaxed));
+    let r = measure(&sent, warm, window);
     drop(stop);
     threads.into_iter().for_each(|t| drop(t.join()));
-    Ok((c1 - c0, s1 - s0))
+    Ok(r)
 }
 
 fn mio_floor(
@@ -215,10 +223,10 @@ fn mio_floor(
     loop {
         let now = Instant::now();
         if !measuring && now >= start + warm {
-            (c0, s0, measuring) = (cpu(), sent, true);
+            (c0, s0, measuring) = (process_cpu(), sent, true);
         }
         if now >= start + warm + window {
-            return Ok((cpu() - c0, sent - s0));
+            return Ok((process_cpu() - c0, sent - s0));
         }
         for me in 0..n {
             if due[me] <= now {
@@ -244,19 +252,4 @@ fn mio_floor(
             }
         }
     }
-}
-
-fn cpu() -> Duration {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(
-        Duration::ZERO,
-        |u| {
-            let t = |tv: nix::sys::time::TimeVal| {
-                Duration::new(
-                    tv.tv_sec().max(0) as u64,
-                    (tv.tv_usec().max(0) as u32) * 1000,
-                )
-            };
-            t(u.user_time()) + t(u.system_time())
-        },
-    )
 }
