@@ -249,8 +249,6 @@ pub struct Memberlist {
     picked: Vec<usize>,
     next_join_id: u64,
     next_broadcast_id: u64,
-    /// When an input last arrived, to notice that this node itself stalled.
-    last_input: Instant,
     /// The sender of the datagram being handled: a refutation is also sent straight back.
     reply_to: Option<SocketAddr>,
     /// Quick push/pulls still due after a join (see `joined`).
@@ -348,7 +346,6 @@ impl Memberlist {
             picked: Vec::with_capacity(8),
             next_join_id: 0,
             next_broadcast_id: 0,
-            last_input: now,
             reply_to: None,
             follow_ups: 0,
             follow_up_seed: None,
@@ -550,7 +547,6 @@ impl Memberlist {
         // asked for only while there is news). The probe tick keeps them at most a probe
         // interval apart.
         let due = self.timers_except_gossip();
-        self.last_input = now;
         self.skip_idle_gossip(now);
         let late = now.saturating_duration_since(due);
         let stall = (self.config.probe_interval)

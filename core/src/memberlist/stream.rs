@@ -245,23 +245,18 @@ impl Memberlist {
         id
     }
 
-    fn join_result(
-        &mut self,
-        now: Instant,
-        join_id: Option<u64>,
-        ok: bool,
-        seed: Option<SocketAddr>,
-    ) {
+    /// A join's push/pull ended: `joined` holds when it succeeded and through which seed.
+    fn join_result(&mut self, join_id: Option<u64>, joined: Option<(Instant, Option<SocketAddr>)>) {
         let Some(id) = join_id else { return };
         if let Some(j) = self.streams.joins.iter_mut().find(|j| j.id == id) {
             j.pending = j.pending.saturating_sub(1);
-            if ok {
+            if joined.is_some() {
                 j.contacted += 1;
             } else {
                 j.failed += 1;
             }
         }
-        if ok {
+        if let Some((now, seed)) = joined {
             self.joined(now, seed);
         }
         self.finish_joins();
@@ -290,7 +285,7 @@ impl Memberlist {
             self.stream_cmds
                 .push_back(StreamCommand::Close { id: s.id });
             if let Role::PushPull { join_id, .. } = s.role {
-                self.join_result(self.last_input, join_id, false, None);
+                self.join_result(join_id, None);
             }
         }
     }
@@ -721,7 +716,7 @@ impl Memberlist {
                         .sample(crate::observe::Histogram::PushPullNode, ms);
                 }
                 self.stream_cmds.push_back(StreamCommand::Close { id });
-                self.join_result(now, join_id, r.is_ok(), dialed);
+                self.join_result(join_id, r.is_ok().then_some((now, dialed)));
                 r
             }
             (role, r) => {
