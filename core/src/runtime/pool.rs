@@ -230,6 +230,24 @@ impl<T: Transport> Pool<T> {
         for i in core::mem::take(&mut self.due) {
             self.turn(i);
         }
+        self.drop_stale_timers();
+    }
+
+    /// Pops the heap's top entries for deadlines their nodes have since moved (a probe's ack
+    /// timeout once the ack came): [`timeout`](Self::timeout) peeks the top, and a stale one
+    /// there would wake the loop for nothing (about one wake-up per node-second).
+    fn drop_stale_timers(&mut self) {
+        while let Some(&Reverse((t, i))) = self.timers.peek() {
+            let live = self
+                .slots
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|slot| slot.scheduled == Some(t));
+            if live {
+                return;
+            }
+            self.timers.pop();
+        }
     }
 
     /// Polls one node; frees its slot once it has shut down.
