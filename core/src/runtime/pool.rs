@@ -281,3 +281,94 @@ fn mark<T: Transport>(due: &mut Vec<usize>, slot: &mut Slot<T>, i: usize) {
         due.push(i);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use crate::Config;
+    use crate::runtime::{Accepted, Bound, NodeOptions, Received, nonblocking};
+    use core::task::Poll;
+    use std::io;
+    use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+
+    /// std's sockets, looked at on every turn (the test marks every node ready).
+    struct Plain {
+        udp: UdpSocket,
+        tcp: TcpListener,
+    }
+
+    impl Transport for Plain {
+        type Connection = TcpStream;
+
+        fn poll_recv(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<Received> {
+            nonblocking(self.udp.recv_from(buf))
+        }
+
+        fn poll_accept(&mut self, _: &mut Context<'_>) -> Poll<Accepted<TcpStream>> {
+            nonblocking(self.tcp.accept()).map(|r| {
+                let (s, peer) = r?;
+                s.set_nonblocking(true)?;
+                Ok((s, peer))
+            })
+        }
+
+        fn connect(&mut self, _: crate::StreamId, to: SocketAddr) -> io::Result<TcpStream> {
+            let s = TcpStream::connect(to)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        }
+    }
+
+    /// The loop sleeps until the heap's top: after every turn that top must be a deadline a
+    /// node still holds. Each probe moves its node's deadline later (the ack timeout, then,
+    /// once the ack came, the next probe), which left the old deadline on top and woke the
+    /// loop for nothing.
+    #[test]
+    fn sleeps_until_a_deadline_a_node_holds() {
+        let mut pool = Pool::new(|| {});
+        let injector = pool.injector();
+        let mut nodes = Vec::new();
+        for name in ["a", "b"] {
+            let options = NodeOptions::new(name, "127.0.0.1:0".parse().unwrap());
+            let (driver, handle, events) =
+                Driver::new(Config::lan(), options, |b: Bound| {
+                    Ok(Plain {
+                        udp: b.udp,
+                        tcp: b.tcp,
+                    })
+                })
+                .unwrap();
+            injector.add(driver);
+            nodes.push((handle, events));
+        }
+        pool.intake(|_, _| Ok(())).unwrap();
+        let _join = nodes[1].0.join(vec![nodes[0].0.local_addr()]);
+        let (mut moved_later, mut last) = (0, [None; 2]);
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            for i in 0..2 {
+                pool.ready(i);
+            }
+            pool.run();
+            let now = Instant::now();
+            let held: Vec<_> = (0..2)
+                .map(|i| pool.get_mut(i).and_then(|d| d.wake_at()))
+                .collect();
+            for (i, at) in held.iter().enumerate() {
+                if let (Some(before), Some(at)) = (last[i], *at)
+                    && before > now
+                    && at > before
+                {
+                    moved_later += 1;
+                }
+                last[i] = *at;
+            }
+            let top = pool.timers.peek().map(|Reverse((t, _))| *t);
+            assert_eq!(top, held.iter().flatten().min().copied());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Two nodes probing each other for 2 s or more: several deadlines moved later.
+        assert!(moved_later >= 2, "{moved_later} deadlines moved later");
+    }
+}
