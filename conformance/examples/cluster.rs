@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p rumor-conformance --features runner --example cluster -- \
 //!     [--nodes 100,200] [--impl rumor,go] [--runtime tokio,async-std,smol,mio] \
-//!     [--steady 30] [--settle 70] [--runs 1] [--memberlist-settings] [--no-netns]
+//!     [--steady 30] [--settle 70] [--runs 1] [--join-pace MS] [--memberlist-settings] \
+//!     [--no-netns]
 //! ```
 //!
 //! With `--runs K`, each column is run K times and shows the median of each figure; the
@@ -15,8 +16,11 @@
 //! `conformance/interop/cluster` (Go memberlist 0.2.2, GOMAXPROCS=2, built by
 //! `conformance/interop/build.sh cluster`). The timeline, the same in both:
 //!
-//! 1. nodes 1..N-1 join node 0, one after another (each join waits for the previous);
-//! 2. the time until 99 % of the ordered pairs know each other, and until every node lists N;
+//! 1. nodes 1..N-1 join node 0, one after another (each join waits for the previous), or
+//!    with `--join-pace MS` one every MS milliseconds (Go's 500 nodes in one process do not
+//!    survive back-to-back joins on two cores);
+//! 2. the time until 99 % of the ordered pairs know each other, and until every node lists N
+//!    (from the first join, and from the end of the last);
 //! 3. a settle period (long enough by default for rumor's join follow-up push/pulls, the
 //!    last 63 probe intervals after the join, to be over), then a steady window: process
 //!    CPU (getrusage), RSS and threads
@@ -51,6 +55,10 @@ const ROWS: &[(&str, &str)] = &[
     ("join_99_pairs_s", "join: 99 % of pairs know each other (s)"),
     ("join_all_s", "join: every node lists N (s)"),
     (
+        "join_after_last_s",
+        "join: every node lists N, after the last join (s)",
+    ),
+    (
         "join_retries",
         "join: calls tried again (seed did not answer)",
     ),
@@ -77,6 +85,8 @@ struct Args {
     netns: bool,
     child: bool,
     runs: u64,
+    /// Milliseconds between the starts of two joins (0: one after another).
+    join_pace: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -90,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         netns: true,
         child: false,
         runs: 1,
+        join_pace: 0,
     };
     let mut it = std::env::args().skip(1);
     let list = |v: Option<String>| -> Result<Vec<String>, String> {
@@ -116,6 +127,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-netns" => a.netns = false,
             "--child" => a.child = true,
             "--runs" => a.runs = number(it.next())?.max(1),
+            "--join-pace" => a.join_pace = number(it.next())?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -242,6 +254,7 @@ fn compare(args: &Args) -> io::Result<()> {
                 format!("-nodes={n}"),
                 format!("-steady={}s", args.steady),
                 format!("-settle={}s", args.settle),
+                format!("-join-pace={}ms", args.join_pace),
             ];
             let v = runs(args.runs, || {
                 run_child(go, &a, &[("GOMAXPROCS", "2")], netns)
@@ -260,6 +273,8 @@ fn compare(args: &Args) -> io::Result<()> {
                     args.steady.to_string(),
                     "--settle".into(),
                     args.settle.to_string(),
+                    "--join-pace".into(),
+                    args.join_pace.to_string(),
                 ];
                 if args.memberlist_settings {
                     a.push("--memberlist-settings".into());
@@ -601,7 +616,11 @@ fn child(args: &Args) -> io::Result<Value> {
     // does; the retries are reported.
     let start = Instant::now();
     let mut retries = 0;
-    for h in &handles[1..] {
+    let pace = Duration::from_millis(args.join_pace);
+    for (i, h) in handles[1..].iter().enumerate() {
+        if let Some(wait) = (start + pace * i as u32).checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
         for attempt in 1.. {
             let r = h
                 .join(vec![seed])
@@ -621,7 +640,7 @@ fn child(args: &Args) -> io::Result<Value> {
     let joined = start.elapsed().as_secs_f64();
     let total = (n * (n - 1)) as f64;
     let (mut pairs99, mut all) = (-1.0, -1.0);
-    while start.elapsed() < wait {
+    while start.elapsed().as_secs_f64() < joined + wait.as_secs_f64() {
         let counts: Vec<usize> = handles.iter().map(Handle::num_members).collect();
         let known: usize = counts.iter().map(|c| c.saturating_sub(1)).sum();
         if pairs99 < 0.0 && known as f64 >= 0.99 * total {
@@ -685,6 +704,7 @@ fn child(args: &Args) -> io::Result<Value> {
         "join_retries": retries,
         "join_99_pairs_s": pairs99,
         "join_all_s": all,
+        "join_after_last_s": if all < 0.0 { -1.0 } else { all - joined },
         "cpu_ms_per_node_s": (cpu1 - cpu0).as_secs_f64() * 1e3 / node_secs,
         "rss_kb_per_node": rss / n as f64,
         "threads": threads_now,

@@ -285,9 +285,9 @@ fn mark<T: Transport>(due: &mut Vec<usize>, slot: &mut Slot<T>, i: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
     use crate::Config;
     use crate::runtime::{Accepted, Bound, NodeOptions, Received, nonblocking};
+    use alloc::vec;
     use core::task::Poll;
     use std::io;
     use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -331,14 +331,13 @@ mod tests {
         let mut nodes = Vec::new();
         for name in ["a", "b"] {
             let options = NodeOptions::new(name, "127.0.0.1:0".parse().unwrap());
-            let (driver, handle, events) =
-                Driver::new(Config::lan(), options, |b: Bound| {
-                    Ok(Plain {
-                        udp: b.udp,
-                        tcp: b.tcp,
-                    })
+            let (driver, handle, events) = Driver::new(Config::lan(), options, |b: Bound| {
+                Ok(Plain {
+                    udp: b.udp,
+                    tcp: b.tcp,
                 })
-                .unwrap();
+            })
+            .unwrap();
             injector.add(driver);
             nodes.push((handle, events));
         }

@@ -4,7 +4,7 @@
 // measured. The Rust half (conformance/examples/cluster.rs) runs N rumor nodes
 // on the same timeline, starts this program, and prints both side by side:
 //
-//  1. node 1..N-1 join node 0, one after another;
+//  1. node 1..N-1 join node 0, one after another (or one every -join-pace);
 //  2. time until every node lists N members, and until 99 % of the ordered
 //     pairs know each other;
 //  3. a settle period, then a steady window: process CPU (getrusage), RSS
@@ -149,14 +149,24 @@ func udpOut() float64 {
 	return 0
 }
 
+// counter sums a counter over the sink's intervals. The last interval Data()
+// returns is a private copy, made by copying the live one while it was
+// read-locked: its mutex may have been copied in a state no one will ever
+// release (a writer waiting), so it is read without locking.
 func counter(sink *metrics.InmemSink, name string) float64 {
 	sum := 0.0
-	for _, interval := range sink.Data() {
-		interval.RLock()
+	data := sink.Data()
+	for i, interval := range data {
+		shared := i < len(data)-1
+		if shared {
+			interval.RLock()
+		}
 		if v, ok := interval.Counters[name]; ok {
 			sum += v.Sum
 		}
-		interval.RUnlock()
+		if shared {
+			interval.RUnlock()
+		}
 	}
 	return sum
 }
@@ -166,6 +176,7 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "pause between convergence and the steady window")
 	steady := flag.Duration("steady", 30*time.Second, "steady window")
 	wait := flag.Duration("wait", 90*time.Second, "longest wait for convergence and for each departure")
+	pace := flag.Duration("join-pace", 0, "time between the starts of two joins (0: one after another)")
 	flag.Parse()
 	if *n < 3 {
 		log.Fatal("cluster: -nodes must be at least 3 (a crash and a leave are measured)")
@@ -201,6 +212,9 @@ func main() {
 	start := time.Now()
 	retries := 0
 	for i, m := range nodes[1:] {
+		if *pace > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * *pace)))
+		}
 		if (i+1)%100 == 0 {
 			fmt.Fprintf(os.Stderr, "cluster: %d of %d joined after %.1f s\n", i+1, *n-1, time.Since(start).Seconds())
 		}
@@ -218,7 +232,7 @@ func main() {
 	joined := time.Since(start).Seconds()
 	pairs99, all := -1.0, -1.0
 	total := float64(*n) * float64(*n-1)
-	for time.Since(start) < *wait {
+	for time.Since(start).Seconds() < joined+wait.Seconds() {
 		known, full := 0.0, true
 		for _, m := range nodes {
 			k := m.NumMembers()
@@ -235,6 +249,10 @@ func main() {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	afterLast := -1.0
+	if all >= 0 {
+		afterLast = all - joined
+	}
 	time.Sleep(*settle)
 	cpu0, udp0, tcp0, dg0, t0 := cpuSeconds(), counter(sink, "memberlist.udp.sent"), counter(sink, "memberlist.tcp.sent"), udpOut(), time.Now()
 	time.Sleep(*steady)
@@ -271,6 +289,7 @@ func main() {
 		"join_retries":         retries,
 		"join_99_pairs_s":      pairs99,
 		"join_all_s":           all,
+		"join_after_last_s":    afterLast,
 		"cpu_ms_per_node_s":    (cpu1 - cpu0) * 1e3 / nodeSecs,
 		"rss_kb_per_node":      rss / float64(*n),
 		"threads":              threads,
