@@ -612,7 +612,7 @@ fn child(args: &Args) -> io::Result<Value> {
     );
 
     let seed = handles[0].local_addr();
-    // A join that reached no seed is tried again, up to three times in all, as the Go half
+    // A join that reached no seed is tried again, up to ten times in all, as the Go half
     // does; the retries are reported.
     let start = Instant::now();
     let mut retries = 0;
@@ -629,9 +629,9 @@ fn child(args: &Args) -> io::Result<Value> {
             if r.contacted > 0 {
                 break;
             }
-            if attempt == 3 {
+            if attempt == 10 {
                 return Err(io::Error::other(
-                    "join: the seed did not answer three times",
+                    "join: the seed did not answer ten times",
                 ));
             }
             retries += 1;
