@@ -630,9 +630,7 @@ fn child(args: &Args) -> io::Result<Value> {
                 break;
             }
             if attempt == 10 {
-                return Err(io::Error::other(
-                    "join: the seed did not answer ten times",
-                ));
+                return Err(io::Error::other("join: the seed did not answer ten times"));
             }
             retries += 1;
         }
