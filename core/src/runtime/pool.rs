@@ -344,8 +344,10 @@ mod tests {
         pool.intake(|_, _| Ok(())).unwrap();
         let _join = nodes[1].0.join(vec![nodes[0].0.local_addr()]);
         let (mut moved_later, mut last) = (0, [None; 2]);
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
+        // Each probe moves a deadline later about once a second; a loaded machine gets
+        // as long as it needs.
+        let end = Instant::now() + Duration::from_secs(60);
+        while moved_later < 4 && Instant::now() < end {
             for i in 0..2 {
                 pool.ready(i);
             }
@@ -367,7 +369,9 @@ mod tests {
             assert_eq!(top, held.iter().flatten().min().copied());
             std::thread::sleep(Duration::from_millis(2));
         }
-        // Two nodes probing each other for 2 s or more: several deadlines moved later.
-        assert!(moved_later >= 2, "{moved_later} deadlines moved later");
+        assert!(
+            moved_later >= 4,
+            "{moved_later} deadlines moved later in 60 s"
+        );
     }
 }
